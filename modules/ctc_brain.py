@@ -1,0 +1,141 @@
+"""The ``Brain`` of every CTC recipe (plain or early-exit).
+
+Training computes the exits the loss needs (all, or the first ``train_exits``
+for manual exit activation) and applies the YAML's exit loss. Validation and
+test decode every exit from one pass over the encoder and keep an
+``ErrorRateStats`` per exit; the test stage also writes per-exit transcripts.
+"""
+
+import os
+import time
+
+import speechbrain as sb
+from speechbrain.decoders import ctc_greedy_decode
+from speechbrain.processing.features import InputNormalization
+
+from modules.wer_report import write_transcripts
+
+
+class EarlyExitCTCBrain(sb.Brain):
+    """Brain for :class:`modules.early_exit.EarlyExitCTC` models.
+
+    Expects in ``hparams``: ``exit_loss`` (a :class:`modules.losses.ExitLoss`),
+    ``tokenizer``, ``blank_index``, ``noam_annealing``, ``epoch_counter``,
+    ``train_logger``, ``output_folder``; optional ``train_exits``.
+    """
+
+    def compute_forward(self, batch, stage):
+        """Log-posteriors of the exits this stage needs."""
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        num_exits = None
+        if stage == sb.Stage.TRAIN:
+            num_exits = getattr(self.hparams, "train_exits", None)
+            self.audio_seconds += float((wav_lens * wavs.shape[1]).sum()) / 16000
+        return self.modules.model(wavs, wav_lens, num_exits), wav_lens
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Exit loss; at valid/test time also greedy decoding of every exit."""
+        exit_log_probs, wav_lens = predictions
+        tokens, token_lens = batch.tokens
+        loss = self.hparams.exit_loss(exit_log_probs, wav_lens, tokens, token_lens)
+        if stage != sb.Stage.TRAIN:
+            self.decode_exits(exit_log_probs, wav_lens, batch)
+        return loss
+
+    def decode_exits(self, exit_log_probs, wav_lens, batch):
+        """Greedy CTC hypotheses of every exit into the WER statistics."""
+        references = [words.split() for words in batch.wrd]
+        for k, log_probs in enumerate(exit_log_probs):
+            token_seqs = ctc_greedy_decode(
+                log_probs, wav_lens, blank_id=self.hparams.blank_index
+            )
+            words = [
+                self.hparams.tokenizer.decode_ids(seq).split() for seq in token_seqs
+            ]
+            self.wer_stats[k].append(batch.id, words, references)
+            self.hypotheses[k].extend(" ".join(w) for w in words)
+        self.utterances.extend(zip(batch.id, batch.wrd))
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """Advance the warm-up learning-rate schedule after each update."""
+        if should_step:
+            self.hparams.noam_annealing(self.optimizer)
+
+    def on_stage_start(self, stage, epoch=None):
+        """Fresh statistics for the stage."""
+        self.stage_start = time.time()
+        self.audio_seconds = 0.0
+        if stage != sb.Stage.TRAIN:
+            num_exits = self.modules.model.num_exits
+            self.wer_stats = [
+                self.hparams.error_rate_computer() for _ in range(num_exits)
+            ]
+            self.hypotheses = [[] for _ in range(num_exits)]
+            self.utterances = []
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log, checkpoint on validation, write results on test."""
+        if stage == sb.Stage.TRAIN:
+            elapsed = time.time() - self.stage_start
+            self.train_stats = {
+                "loss": stage_loss,
+                "audio_s_per_s": self.audio_seconds / max(elapsed, 1e-9),
+                "epoch_minutes": elapsed / 60,
+            }
+            return
+        wers = [stats.summarize("error_rate") for stats in self.wer_stats]
+        stage_stats = {"loss": stage_loss, "WER": wers[-1]}
+        stage_stats.update({f"WER_exit{k + 1}": w for k, w in enumerate(wers)})
+        if stage == sb.Stage.VALID:
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": lr},
+                train_stats=self.train_stats,
+                valid_stats=stage_stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={"WER": wers[-1]}, min_keys=["WER"]
+            )
+        else:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
+                test_stats=stage_stats,
+            )
+            self.test_wers = wers
+            self.write_test_outputs()
+
+    def write_test_outputs(self):
+        """Per-exit WER details and per-utterance transcripts of a test set."""
+        folder = os.path.join(self.hparams.output_folder, "test", self.test_set_name)
+        os.makedirs(folder, exist_ok=True)
+        for k, stats in enumerate(self.wer_stats):
+            with open(os.path.join(folder, f"wer_exit{k + 1}.txt"), "w") as fout:
+                stats.write_stats(fout)
+        ids = [utt_id for utt_id, _ in self.utterances]
+        refs = [words for _, words in self.utterances]
+        write_transcripts(
+            os.path.join(folder, "transcripts.csv"), ids, refs, self.hypotheses
+        )
+
+    def on_fit_start(self):
+        """Recover as usual, then put feature statistics on the device."""
+        super().on_fit_start()
+        self.normalizers_to_device()
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Load the best checkpoint, then put feature statistics on the device."""
+        super().on_evaluate_start(max_key=max_key, min_key=min_key)
+        self.normalizers_to_device()
+
+    def normalizers_to_device(self):
+        """InputNormalization keeps its statistics outside ``state_dict``."""
+        for module in self.modules.modules():
+            if isinstance(module, InputNormalization):
+                module.to(self.device)
+
+    def evaluate_test_set(self, name, dataset, loader_kwargs):
+        """Evaluate the best checkpoint on one test set; per-exit WERs."""
+        self.test_set_name = name
+        self.evaluate(dataset, min_key="WER", test_loader_kwargs=loader_kwargs)
+        return self.test_wers

@@ -1,0 +1,332 @@
+"""The corpus plan: speakers, chapters, utterance texts and audio settings.
+
+Everything random about the corpus is decided here, in one process, from
+numpy Generators seeded with ``(seed, purpose, split, speaker)``; the audio
+workers only execute the plan. The plan therefore depends on the seed and
+the size alone, never on the number of workers or on what already exists.
+
+Sizes are given in hours of audio: about 85 % goes to ``train-synth`` and
+5 % to each evaluation split, which also gets at least
+``min_eval_utterances`` utterances (so small corpora still have usable test
+sets). Each utterance is one sentence of :mod:`grammar` whose estimated
+duration at the speaker's rate lies within 2-12 s. Evaluation sentences are
+all different and never appear in the training transcripts or the LM text.
+
+Authors
+ * efficient-asr contributors
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .grammar import Grammar, UniformStream
+from .noise import NOISE_KINDS
+from .speakers import Speaker, sample_speakers
+
+SPLITS = ("train-synth", "dev-clean", "test-clean", "test-other")
+TRAIN_SPLIT = "train-synth"
+SIZES = {"tiny": 0.03, "small": 2.0}
+TRAIN_SHARE = 0.85
+EVAL_SHARE = 0.05
+# Duration model of eSpeak at 175 words per minute, fitted on the grammar.
+SECONDS_PER_LETTER = 0.0613
+SECONDS_OFFSET = 0.126
+REFERENCE_RATE = 175
+MIN_SECONDS = 2.4
+MAX_SECONDS = 11.5
+MEAN_SECONDS = 4.0
+LEAD_SILENCE = (0.05, 0.3)
+TRAIL_SILENCE = (0.0, 0.2)
+PEAK_LEVEL = (0.3, 0.9)
+# Background noise: a faint floor in the clean splits (no digital silence),
+# coloured or babble noise at 5-20 dB SNR in test-other.
+CLEAN_NOISE = {"kinds": ("coloured",), "snr_db": (40.0, 55.0)}
+SPLIT_NOISE = {
+    "train-synth": CLEAN_NOISE,
+    "dev-clean": CLEAN_NOISE,
+    "test-clean": CLEAN_NOISE,
+    "test-other": {"kinds": NOISE_KINDS, "snr_db": (5.0, 20.0)},
+}
+TRAIN_SECONDS_PER_SPEAKER = 150
+EVAL_UTTERANCES_PER_SPEAKER = 10
+UTTERANCES_PER_CHAPTER = 15
+MAX_CHAPTERS = 3
+# Streams of the numpy Generators, the second seed word.
+SPEAKER_STREAM, TEXT_STREAM, AUDIO_STREAM, LM_STREAM = range(4)
+
+
+@dataclass(frozen=True)
+class CorpusSize:
+    """How much to generate.
+
+    Arguments
+    ---------
+    hours : float
+        Target audio duration, all splits together (approximate).
+    min_eval_utterances : int
+        Lower bound on the utterances of each evaluation split.
+    lm_sentences : int
+        Lines of the language model text.
+    """
+
+    hours: float
+    min_eval_utterances: int
+    lm_sentences: int
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance to synthesise.
+
+    Arguments
+    ---------
+    utt_id : str
+        ``<speaker>-<chapter>-<number>``.
+    transcript : str
+        The LibriSpeech-style transcript.
+    speech_text : str
+        Text given to eSpeak.
+    seed : int
+        Seed of the noise Generator.
+    lead_seconds : float
+        Silence before the speech.
+    trail_seconds : float
+        Silence after the speech.
+    peak : float
+        Peak amplitude of the final waveform, full scale being 1.
+    noise_kind : str
+        One of :data:`noise.NOISE_KINDS`.
+    snr_db : float
+        SNR of the added noise.
+    """
+
+    utt_id: str
+    transcript: str
+    speech_text: str
+    seed: int
+    lead_seconds: float
+    trail_seconds: float
+    peak: float
+    noise_kind: str
+    snr_db: float
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """The utterances of one speaker's chapter.
+
+    Arguments
+    ---------
+    speaker_id : int
+        LibriSpeech-style speaker number.
+    chapter_id : int
+        LibriSpeech-style chapter number.
+    speaker : Speaker
+        The voice settings.
+    utterances : tuple of Utterance
+        In order.
+    """
+
+    speaker_id: int
+    chapter_id: int
+    speaker: Speaker
+    utterances: tuple
+
+
+def corpus_size(size="tiny", hours=None):
+    """Resolve a named size or a number of hours to a :class:`CorpusSize`.
+
+    Arguments
+    ---------
+    size : str
+        A key of :data:`SIZES`; ignored when ``hours`` is given.
+    hours : float, optional
+        Total hours of audio.
+
+    Returns
+    -------
+    CorpusSize
+        The derived quantities.
+    """
+    if hours is None:
+        if size not in SIZES:
+            raise ValueError(f"unknown size {size!r}: use one of {sorted(SIZES)}")
+        hours = SIZES[size]
+    if not hours > 0:
+        raise ValueError(f"hours must be positive, got {hours}")
+    return CorpusSize(
+        hours=float(hours),
+        min_eval_utterances=int(np.clip(round(100 * hours), 6, 200)),
+        lm_sentences=int(np.clip(round(50_000 * hours), 2_000, 1_000_000)),
+    )
+
+
+def estimate_seconds(transcript, rate):
+    """Estimated eSpeak duration of ``transcript`` spoken at ``rate`` wpm."""
+    letters = len(transcript) - transcript.count(" ")
+    return SECONDS_OFFSET + SECONDS_PER_LETTER * letters * REFERENCE_RATE / rate
+
+
+def split_targets(size):
+    """Per split: (target seconds, minimum utterances, number of speakers)."""
+    targets = {}
+    for split in SPLITS:
+        if split == TRAIN_SPLIT:
+            seconds = TRAIN_SHARE * size.hours * 3600
+            count = int(np.clip(round(seconds / TRAIN_SECONDS_PER_SPEAKER), 4, 2000))
+            targets[split] = (seconds, 1, count)
+            continue
+        seconds = EVAL_SHARE * size.hours * 3600
+        expected = max(size.min_eval_utterances, seconds / MEAN_SECONDS)
+        count = int(np.clip(round(expected / EVAL_UTTERANCES_PER_SPEAKER), 2, 40))
+        targets[split] = (seconds, size.min_eval_utterances, count)
+    return targets
+
+
+class _SpeakerDraw:
+    """Sentence and audio-setting streams of one speaker of one split."""
+
+    def __init__(self, seed, split_index, speaker_index, speaker):
+        key = (split_index, speaker_index)
+        self.text = UniformStream(np.random.default_rng([seed, TEXT_STREAM, *key]))
+        self.audio = np.random.default_rng([seed, AUDIO_STREAM, *key])
+        self.speaker = speaker
+        self.noise = SPLIT_NOISE[SPLITS[split_index]]
+        self.utterances = []
+
+    def draw(self, grammar, excluded):
+        """Add one utterance; return its estimated duration in seconds."""
+        lead = self.audio.uniform(*LEAD_SILENCE)
+        trail = self.audio.uniform(*TRAIL_SILENCE)
+        while True:
+            sentence = grammar.sample(self.text)
+            speech = estimate_seconds(sentence.transcript, self.speaker.rate)
+            seconds = lead + speech + trail
+            if MIN_SECONDS <= seconds <= MAX_SECONDS:
+                if sentence.transcript not in excluded:
+                    break
+        kinds = self.noise["kinds"]
+        settings = {
+            "noise_kind": kinds[int(self.audio.integers(len(kinds)))],
+            "snr_db": float(self.audio.uniform(*self.noise["snr_db"])),
+            "seed": int(self.audio.integers(2**31)),
+            "lead_seconds": float(lead),
+            "trail_seconds": float(trail),
+            "peak": float(self.audio.uniform(*PEAK_LEVEL)),
+        }
+        self.utterances.append((sentence, settings))
+        return seconds
+
+
+def _draw_split(grammar, draws, target, excluded, unique):
+    """Give utterances to the speakers in turn until the split is full."""
+    seconds, minimum, _ = target
+    total, count = 0.0, 0
+    while total < seconds or count < minimum:
+        draw = draws[count % len(draws)]
+        total += draw.draw(grammar, excluded)
+        if unique:
+            excluded.add(draw.utterances[-1][0].transcript)
+        count += 1
+
+
+def _chapters(draw, speaker_id, chapter_ids):
+    """Cut a speaker's utterances into chapters with LibriSpeech ids."""
+    count = len(draw.utterances)
+    pieces = int(np.clip(count // UTTERANCES_PER_CHAPTER, 1, MAX_CHAPTERS))
+    chapters = []
+    for piece, chapter_id in zip(np.array_split(np.arange(count), pieces), chapter_ids):
+        utterances = []
+        for number, index in enumerate(piece):
+            sentence, settings = draw.utterances[index]
+            utt_id = f"{speaker_id}-{chapter_id}-{number:04d}"
+            utterances.append(
+                Utterance(utt_id, sentence.transcript, sentence.speech_text, **settings)
+            )
+        chapters.append(
+            Chapter(speaker_id, int(chapter_id), draw.speaker, tuple(utterances))
+        )
+    return chapters
+
+
+def _speaker_draws(seed, targets):
+    """Sample every split's speakers, disjoint across splits."""
+    rng = np.random.default_rng([seed, SPEAKER_STREAM])
+    taken, draws = set(), {}
+    for split_index, split in enumerate(SPLITS):
+        speakers = sample_speakers(rng, split, targets[split][2], taken)
+        draws[split] = [
+            _SpeakerDraw(seed, split_index, index, speaker)
+            for index, speaker in enumerate(speakers)
+        ]
+    return draws, rng
+
+
+def plan_corpus(seed, size):
+    """Decide the whole corpus.
+
+    Arguments
+    ---------
+    seed : int
+        The corpus seed.
+    size : CorpusSize
+        How much to generate.
+
+    Returns
+    -------
+    dict
+        Split -> list of :class:`Chapter`.
+    set of str
+        The evaluation transcripts, to keep out of the LM text.
+    """
+    grammar = Grammar()
+    targets = split_targets(size)
+    draws, rng = _speaker_draws(seed, targets)
+    eval_sentences = set()
+    # Evaluation splits first, so that training avoids all their sentences.
+    for split in SPLITS[1:] + (TRAIN_SPLIT,):
+        unique = split != TRAIN_SPLIT
+        _draw_split(grammar, draws[split], targets[split], eval_sentences, unique)
+    num_speakers = sum(len(d) for d in draws.values())
+    speaker_ids = rng.choice(
+        np.arange(10, max(10_000, 10 * num_speakers)), num_speakers, replace=False
+    )
+    chapter_ids = rng.choice(
+        np.arange(10_000, 300_000), num_speakers * MAX_CHAPTERS, replace=False
+    )
+    plan, index = {}, 0
+    for split in SPLITS:
+        plan[split] = []
+        for draw in draws[split]:
+            ids = chapter_ids[index * MAX_CHAPTERS : (index + 1) * MAX_CHAPTERS]
+            plan[split].extend(_chapters(draw, int(speaker_ids[index]), ids))
+            index += 1
+    return plan, eval_sentences
+
+
+def lm_sentences(seed, count, excluded):
+    """Draw the language model text.
+
+    Arguments
+    ---------
+    seed : int
+        The corpus seed.
+    count : int
+        Number of sentences.
+    excluded : set of str
+        Transcripts that must not appear (the evaluation sentences).
+
+    Returns
+    -------
+    list of str
+        Upper-case sentences, repeats allowed as in real text.
+    """
+    grammar = Grammar()
+    stream = UniformStream(np.random.default_rng([seed, LM_STREAM]))
+    sentences = []
+    while len(sentences) < count:
+        transcript = grammar.sample(stream).transcript
+        if transcript not in excluded:
+            sentences.append(transcript)
+    return sentences

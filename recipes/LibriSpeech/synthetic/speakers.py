@@ -1,0 +1,173 @@
+"""Synthetic speakers: eSpeak NG voices, variants, pitch and speaking rate.
+
+A speaker is one combination of an English accent (eSpeak voice), a voice
+variant (``espeak-ng-data/voices/!v``), a base pitch, a pitch range and a
+speaking rate. Each split draws its speakers from its own settings so that:
+
+* ``train-synth`` uses :data:`TRAIN_VARIANTS`, pitches on the grid
+  20, 30, ... 80 and rates 145, 155, ... 195 words per minute;
+* ``dev-clean`` and ``test-clean`` use the same variants but pitches
+  25, 35, ... 75 and rates 140, 150, ... 200, so every (pitch, rate)
+  combination is new and no speaker is shared with training;
+* ``test-other`` uses :data:`UNSEEN_VARIANTS`, never used in training, and
+  slower or faster rates than any training speaker (its noise is added by
+  :mod:`noise`).
+
+Authors
+ * efficient-asr contributors
+"""
+
+from dataclasses import dataclass
+
+VOICES = (
+    "en-us",
+    "en",
+    "en-gb-x-rp",
+    "en-029",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-us-nyc",
+)
+# Variant -> sex, in LibriSpeech's SPEAKERS.TXT letters. Variants with breath
+# noise (f2, f3, f5...) are left out: their output varies between processes.
+TRAIN_VARIANTS = {
+    "m1": "M",
+    "m2": "M",
+    "m3": "M",
+    "m4": "M",
+    "m5": "M",
+    "m6": "M",
+    "Gene": "M",
+    "Mario": "M",
+    "Michael": "M",
+    "Mike": "M",
+    "john": "M",
+    "quincy": "M",
+    "robert": "M",
+    "f1": "F",
+    "f4": "F",
+    "Andrea": "F",
+    "Annie": "F",
+    "anika": "F",
+    "grandma": "F",
+    "linda": "F",
+    "steph": "F",
+}
+UNSEEN_VARIANTS = {
+    "m7": "M",
+    "m8": "M",
+    "Lee": "M",
+    "david": "M",
+    "edward": "M",
+    "norbert": "M",
+    "travis": "M",
+    "belinda": "F",
+    "steph3": "F",
+    "aunty": "F",
+    "shelby": "F",
+}
+PITCH_RANGES = (20, 35, 50, 65, 80)
+CLEAN_EVAL = {
+    "variants": TRAIN_VARIANTS,
+    "pitches": tuple(range(25, 76, 10)),
+    "rates": tuple(range(140, 201, 10)),
+}
+SPLIT_SETTINGS = {
+    "train-synth": {
+        "variants": TRAIN_VARIANTS,
+        "pitches": tuple(range(20, 81, 10)),
+        "rates": tuple(range(145, 196, 10)),
+    },
+    "dev-clean": CLEAN_EVAL,
+    "test-clean": CLEAN_EVAL,
+    "test-other": {
+        "variants": UNSEEN_VARIANTS,
+        "pitches": tuple(range(20, 81, 5)),
+        "rates": (100, 110, 120, 230, 245, 260),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """The voice settings of one synthetic speaker.
+
+    Arguments
+    ---------
+    voice : str
+        eSpeak voice (accent), e.g. ``en-gb-x-rp``.
+    variant : str
+        Voice variant, e.g. ``f2``.
+    pitch : int
+        Base pitch, 0-99.
+    pitch_range : int
+        Pitch range, 0-99.
+    rate : int
+        Speaking rate in words per minute.
+    """
+
+    voice: str
+    variant: str
+    pitch: int
+    pitch_range: int
+    rate: int
+
+    @property
+    def voice_name(self):
+        """Name given to ``espeak_SetVoiceByName``, e.g. ``en-us+f2``."""
+        return f"{self.voice}+{self.variant}"
+
+    @property
+    def sex(self):
+        """``M`` or ``F`` as in LibriSpeech's SPEAKERS.TXT."""
+        return {**TRAIN_VARIANTS, **UNSEEN_VARIANTS}[self.variant]
+
+    @property
+    def description(self):
+        """Human readable settings, used as the name in SPEAKERS.TXT."""
+        return (
+            f"{self.voice_name} pitch {self.pitch} range {self.pitch_range} "
+            f"rate {self.rate}"
+        )
+
+
+def _pick(rng, values):
+    """One element of ``values`` drawn uniformly."""
+    return values[int(rng.integers(len(values)))]
+
+
+def sample_speakers(rng, split, count, taken):
+    """Draw ``count`` distinct speakers for ``split``.
+
+    Arguments
+    ---------
+    rng : numpy.random.Generator
+        Source of randomness.
+    split : str
+        A key of :data:`SPLIT_SETTINGS`.
+    count : int
+        Number of speakers.
+    taken : set of Speaker
+        Speakers of other splits; they are avoided and the new ones added.
+
+    Returns
+    -------
+    list of Speaker
+        The new speakers.
+    """
+    settings = SPLIT_SETTINGS[split]
+    variants = tuple(settings["variants"])
+    speakers = []
+    while len(speakers) < count:
+        speaker = Speaker(
+            voice=_pick(rng, VOICES),
+            variant=_pick(rng, variants),
+            pitch=_pick(rng, settings["pitches"]),
+            pitch_range=_pick(rng, PITCH_RANGES),
+            rate=_pick(rng, settings["rates"]),
+        )
+        if speaker not in taken:
+            taken.add(speaker)
+            speakers.append(speaker)
+    return speakers

@@ -1,0 +1,120 @@
+"""End-to-end runs of ``train.py`` on the tiny built-in corpus.
+
+The recipe is driven through its command line exactly as a user runs it; the
+model is shrunk through overrides so that an epoch takes seconds.
+"""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_MODEL = [
+    "--synthetic_corpus=tiny",
+    "--d_model=32",
+    "--d_ffn=64",
+    "--nhead=2",
+    "--num_layers=2",
+    "--kernel_size=7",
+    "--output_neurons=48",
+    "--n_warmup_steps=10",
+    "--ckpt_interval_minutes=0",
+]
+
+
+def train_command(corpus, output, epochs, *extra):
+    return [
+        sys.executable,
+        os.path.join(ROOT, "train.py"),
+        os.path.join(ROOT, "hparams", "conformer_ctc_baseline.yaml"),
+        f"--data_folder={corpus}",
+        f"--output_folder={output}",
+        f"--number_of_epochs={epochs}",
+        *TINY_MODEL,
+        *extra,
+    ]
+
+
+def run_train(corpus, output, epochs, *extra):
+    result = subprocess.run(
+        train_command(corpus, output, epochs, *extra),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def logged_epochs(output):
+    with open(os.path.join(output, "train_log.txt")) as fin:
+        return [
+            int(line.split("epoch: ")[1].split(",")[0])
+            for line in fin
+            if line.startswith("epoch: ")
+        ]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("data") / "synthetic-tiny")
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    output = str(tmp_path_factory.mktemp("exp") / "baseline")
+    run_train(corpus, output, 1)
+    return output
+
+
+def test_test_stage_outputs(trained):
+    with open(os.path.join(trained, "wer_summary.json")) as fin:
+        summary = json.load(fin)
+    assert set(summary) == {"test-clean", "test-other"}
+    for test_set, result in summary.items():
+        assert result["exit_layers"] == [2]
+        assert 0.0 <= result["wer"][0]
+        folder = os.path.join(trained, "test", test_set)
+        with open(os.path.join(folder, "transcripts.csv")) as fin:
+            rows = list(csv.DictReader(fin))
+        assert len(rows) == result["num_utts"] > 0
+        assert set(rows[0]) == {"ID", "reference", "exit1"}
+        assert os.path.getsize(os.path.join(folder, "wer_exit1.txt")) > 0
+    with open(os.path.join(trained, "manifests", "test-clean.csv")) as fin:
+        assert len(list(csv.DictReader(fin))) == summary["test-clean"]["num_utts"]
+
+
+def test_second_run_continues_instead_of_restarting(corpus, trained):
+    run_train(corpus, trained, 2)
+    assert logged_epochs(trained) == [1, 2]
+
+
+def test_killed_run_resumes_from_last_checkpoint(corpus, tmp_path):
+    output = str(tmp_path / "killed")
+    process = subprocess.Popen(
+        train_command(corpus, output, 30),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    save = os.path.join(output, "save")
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if os.path.isdir(save) and any(
+            os.path.exists(os.path.join(save, name, "CKPT.yaml"))
+            for name in os.listdir(save)
+        ):
+            break
+        time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = logged_epochs(output)
+    assert done, "no epoch finished before the kill"
+    run_train(corpus, output, done[-1] + 1, "--synthetic_corpus=tiny")
+    assert logged_epochs(output) == done + [done[-1] + 1]

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Train and test a CTC model (plain or early-exit) described by a YAML.
+
+    python train.py hparams/conformer_ctc_baseline.yaml [--key=value ...]
+
+By default the data is the built-in synthetic corpus, generated once into
+``data_folder``; ``--data_folder=/path/to/LibriSpeech`` (with the matching
+``--train_splits`` etc., see ``hparams/*_librispeech.yaml``) trains on real
+LibriSpeech. Multi-process training: ``torchrun --nproc_per_node=N train.py
+hparams/x.yaml``.
+"""
+
+import json
+import logging
+import os
+import sys
+import time
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+
+from modules.ctc_brain import EarlyExitCTCBrain
+from modules.data import (
+    build_datasets,
+    build_tokenizer,
+    prepare_data,
+    train_loader_kwargs,
+)
+from modules.wer_report import write_wer_summary
+
+logger = logging.getLogger(__name__)
+
+
+def load_hparams(argv):
+    """Parse the command line, create the experiment folder, load the YAML."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file) as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    return hparams, run_opts
+
+
+def run_tests(brain, hparams, tests):
+    """Per-exit WER on every test set, plus the summary files."""
+    results = {}
+    for name, dataset in tests.items():
+        wers = brain.evaluate_test_set(name, dataset, hparams["test_dataloader_opts"])
+        results[name] = {
+            "exit_layers": brain.modules.model.exit_layers,
+            "wer": wers,
+            "num_utts": len(dataset),
+        }
+    if sb.utils.distributed.if_main_process():
+        write_wer_summary(results, hparams["output_folder"])
+    return results
+
+
+def main(argv):
+    """Prepare data, train, test."""
+    hparams, run_opts = load_hparams(argv)
+    prepare_data(hparams)
+    hparams["tokenizer"] = build_tokenizer(hparams)
+    train_set, dev_set, tests = build_datasets(hparams, hparams["tokenizer"])
+
+    brain = EarlyExitCTCBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    start = time.time()
+    brain.fit(
+        hparams["epoch_counter"],
+        train_set,
+        dev_set,
+        train_loader_kwargs=train_loader_kwargs(hparams, train_set),
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    train_seconds = time.time() - start
+    results = run_tests(brain, hparams, tests)
+    if sb.utils.distributed.if_main_process():
+        summary = {
+            "fit_wall_seconds_this_run": train_seconds,
+            "last_epoch_train_stats": getattr(brain, "train_stats", None),
+            "test": results,
+        }
+        with open(os.path.join(hparams["output_folder"], "run_summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        with open(os.path.join(hparams["output_folder"], "wer_summary.md")) as fin:
+            logger.info("Per-exit WER:\n%s", fin.read())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
