@@ -26,6 +26,11 @@ from modules.data import (
     prepare_data,
     train_loader_kwargs,
 )
+from modules.exit_training import (
+    build_loss_from_hparams,
+    check_train_exits,
+    load_frozen_teacher,
+)
 from modules.wer_report import write_wer_summary
 
 logger = logging.getLogger(__name__)
@@ -60,9 +65,18 @@ def run_tests(brain, hparams, tests):
     return results
 
 
+def configure_exit_training(hparams):
+    """Loss, manual exit activation and KD teacher, checked before any step."""
+    num_exits = hparams["model"].num_exits
+    hparams["exit_loss"] = build_loss_from_hparams(hparams, num_exits)
+    hparams["train_exits"] = check_train_exits(hparams, num_exits)
+    hparams["kd_teacher"] = load_frozen_teacher(hparams, hparams["model"])
+
+
 def main(argv):
     """Prepare data, train, test."""
     hparams, run_opts = load_hparams(argv)
+    configure_exit_training(hparams)
     prepare_data(hparams)
     hparams["tokenizer"] = build_tokenizer(hparams)
     train_set, dev_set, tests = build_datasets(hparams, hparams["tokenizer"])
@@ -94,6 +108,20 @@ def main(argv):
             json.dump(summary, f, indent=2)
         with open(os.path.join(hparams["output_folder"], "wer_summary.md")) as fin:
             logger.info("Per-exit WER:\n%s", fin.read())
+        if hparams.get("benchmark"):
+            run_benchmark_stage(hparams)
+
+
+def run_benchmark_stage(hparams):
+    """The benchmark stage on every test set (``benchmark: True``)."""
+    from benchmark.run import run_benchmark
+
+    for test_set in hparams["test_splits"]:
+        run_benchmark(
+            hparams["output_folder"],
+            test_set=test_set,
+            **(hparams.get("benchmark_options") or {}),
+        )
 
 
 if __name__ == "__main__":

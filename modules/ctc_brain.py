@@ -10,6 +10,7 @@ import os
 import time
 
 import speechbrain as sb
+import torch
 from speechbrain.decoders import ctc_greedy_decode
 from speechbrain.processing.features import InputNormalization
 
@@ -21,7 +22,9 @@ class EarlyExitCTCBrain(sb.Brain):
 
     Expects in ``hparams``: ``exit_loss`` (a :class:`modules.losses.ExitLoss`),
     ``tokenizer``, ``blank_index``, ``noam_annealing``, ``epoch_counter``,
-    ``train_logger``, ``output_folder``; optional ``train_exits``.
+    ``train_logger``, ``output_folder``; optional ``train_exits`` (manual exit
+    activation) and ``kd_teacher`` (a frozen teacher model, see
+    :mod:`modules.exit_training`).
     """
 
     def compute_forward(self, batch, stage):
@@ -38,7 +41,15 @@ class EarlyExitCTCBrain(sb.Brain):
         """Exit loss; at valid/test time also greedy decoding of every exit."""
         exit_log_probs, wav_lens = predictions
         tokens, token_lens = batch.tokens
-        loss = self.hparams.exit_loss(exit_log_probs, wav_lens, tokens, token_lens)
+        teacher_log_probs = None
+        if stage == sb.Stage.TRAIN and self.teacher is not None:
+            with torch.no_grad():
+                teacher_log_probs = self.teacher.exit_log_probs(
+                    *batch.sig, self.teacher.num_exits
+                )
+        loss = self.hparams.exit_loss(
+            exit_log_probs, wav_lens, tokens, token_lens, teacher_log_probs
+        )
         if stage != sb.Stage.TRAIN:
             self.decode_exits(exit_log_probs, wav_lens, batch)
         return loss
@@ -118,10 +129,17 @@ class EarlyExitCTCBrain(sb.Brain):
             os.path.join(folder, "transcripts.csv"), ids, refs, self.hypotheses
         )
 
+    @property
+    def teacher(self):
+        """The frozen KD teacher, or None (online teacher or no KD)."""
+        return getattr(self.hparams, "kd_teacher", None)
+
     def on_fit_start(self):
-        """Recover as usual, then put feature statistics on the device."""
+        """Recover as usual; feature statistics and teacher to the device."""
         super().on_fit_start()
         self.normalizers_to_device()
+        if self.teacher is not None:
+            self.teacher.to(self.device)
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Load the best checkpoint, then put feature statistics on the device."""

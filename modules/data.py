@@ -77,14 +77,23 @@ def manifest(hparams, split):
 def build_tokenizer(hparams):
     """Train (once per configuration) and load the tokenizer.
 
-    It learns from the transcripts of the first training split.
+    It learns from the transcripts of the first training split. Its size must
+    equal the model's ``output_neurons`` (character models derive their size
+    from the text, so the YAML must state it).
     """
-    return train_tokenizer(
+    tokenizer = train_tokenizer(
         manifest(hparams, hparams["train_splits"][0]),
         hparams["tokenizer_folder"],
         model_type=hparams["token_type"],
         vocab_size=hparams["output_neurons"],
     )
+    if tokenizer.vocab_size() != hparams["output_neurons"]:
+        raise ValueError(
+            f"output_neurons={hparams['output_neurons']} but the "
+            f"{hparams['token_type']} tokenizer has {tokenizer.vocab_size()} "
+            f"tokens; set --output_neurons={tokenizer.vocab_size()}"
+        )
+    return tokenizer
 
 
 def _dataset(csv_paths, sort, max_duration=None):

@@ -46,12 +46,12 @@ class PieceTokenizer:
         return text.replace("▁", " ").strip()
 
 
-def frames(*columns, vocab=len(LABELS)):
+def frames(*columns):
     """Log-probs ``[T, V]`` from ``{label: prob}`` per frame; the rest of the
     mass goes to the blank."""
     rows = []
     for column in columns:
-        probs = torch.full((vocab,), 1e-4)
+        probs = torch.full((len(LABELS),), 1e-4)
         for label, prob in column.items():
             probs[LABELS.index(label)] = prob
         probs[BLANK] += 1.0 - probs.sum()

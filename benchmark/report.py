@@ -1,0 +1,389 @@
+"""Benchmark outputs: ``results.json``, ``results.csv``, ``report.md`` and
+PNG plots (WER vs MACs, time per variant).
+
+:func:`flat_rows` turns a ``results.json`` into one flat row per variant
+(the CSV columns in :data:`CSV_COLUMNS`); :mod:`benchmark.aggregate` reuses
+it to merge experiments.
+
+Examples
+--------
+>>> human(386.5e9)
+'386.5 G'
+>>> human(None)
+'-'
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+CSV_COLUMNS = [
+    "experiment", "test_set", "variant", "exit", "layer", "params",
+    "macs_per_batch", "macs_per_audio_second", "wer", "wer_lm", "wer_train",
+    "cpu_s", "gpu_s", "cpu_lm_s", "gpu_lm_s",
+    "cpu_net_s", "cpu_decode_s", "cpu_lm_decode_s", "cpu_rtf", "cpu_lm_rtf",
+    "gpu_net_s", "gpu_decode_s", "gpu_lm_decode_s", "gpu_rtf", "gpu_lm_rtf",
+    "alpha", "beta", "pyctcdecode_wer_lm", "pyctcdecode_time_ratio",
+]  # fmt: skip
+"""Columns of ``results.csv`` (times: seconds for the whole test set, median
+of the repeated passes; ``*_s`` = network + decoding)."""
+
+DEVICE_KEYS = {"cpu": "cpu", "cuda": "gpu"}
+PYCTCDECODE_NOTE = (
+    "Same log-probabilities, LM, unigrams, weights, beam and pruning "
+    "thresholds. SpeechBrain's searcher is adapted from pyctcdecode; one known "
+    "difference: SpeechBrain 1.1's `CTCBeamSearcher` never adds the LM's "
+    "end-of-sentence score (`finalize_decoding` does not pass `is_eos=True`), "
+    "pyctcdecode does, so hypotheses can differ, most on weak acoustic models."
+)
+
+
+def human(value, unit="") -> str:
+    """``1.2 G`` style formatting of large counts; ``-`` for None."""
+    if value is None:
+        return "-"
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.1f} {prefix}{unit}"
+    return f"{value:.0f} {unit}".strip()
+
+
+def number(value, digits=2) -> str:
+    """Fixed-point formatting; ``-`` for None."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _median(timing: dict | None, key: str):
+    """Median of ``timing[key]`` (a :func:`benchmark.timing.summarize`)."""
+    if not timing or key not in timing:
+        return None
+    return timing[key]["median"]
+
+
+def _device_columns(row: dict) -> dict:
+    """Per-device CSV columns of one variant."""
+    flat = {}
+    for device, prefix in DEVICE_KEYS.items():
+        timing = row["devices"].get(device, {})
+        greedy, lm = timing.get("greedy"), timing.get("lm")
+        flat[f"{prefix}_s"] = _median(greedy, "total_s")
+        flat[f"{prefix}_lm_s"] = _median(lm, "total_s")
+        flat[f"{prefix}_net_s"] = _median(greedy, "net_s")
+        flat[f"{prefix}_decode_s"] = _median(greedy, "decode_s")
+        flat[f"{prefix}_lm_decode_s"] = _median(lm, "decode_s")
+        flat[f"{prefix}_rtf"] = greedy["rtf"] if greedy else None
+        flat[f"{prefix}_lm_rtf"] = lm["rtf"] if lm else None
+    return flat
+
+
+def flat_rows(results: dict) -> list[dict]:
+    """One flat dict per variant with the :data:`CSV_COLUMNS` keys."""
+    rows = []
+    for row in results["variants"]:
+        weights = row.get("lm_weights") or {}
+        pyctc = row.get("pyctcdecode") or {}
+        flat = {
+            "experiment": results["experiment_name"],
+            "test_set": results["test_set"],
+            "variant": row["name"],
+            "exit": row["exit"],
+            "layer": row["layer"],
+            "params": row["params"],
+            "macs_per_batch": row["macs_per_batch"],
+            "macs_per_audio_second": row["macs_per_audio_second"],
+            "wer": row["wer"],
+            "wer_lm": row.get("wer_lm"),
+            "wer_train": row.get("wer_train"),
+            "alpha": weights.get("alpha"),
+            "beta": weights.get("beta"),
+            "pyctcdecode_wer_lm": pyctc.get("wer_lm"),
+            "pyctcdecode_time_ratio": pyctc.get("time_ratio"),
+        }
+        flat.update(_device_columns(row))
+        rows.append({k: flat.get(k) for k in CSV_COLUMNS})
+    return rows
+
+
+def write_csv(rows: list[dict], path, columns=CSV_COLUMNS) -> None:
+    """Write rows (missing values empty)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+
+
+# --------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------
+
+
+def table_row(cells) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def result_cells(r: dict) -> list[str]:
+    """Params, WERs, times and MACs of a flat row, as in the published table."""
+    return [
+        human(r["params"]),
+        number(r["wer"]),
+        number(r["wer_lm"]),
+        number(r["cpu_s"]),
+        number(r["gpu_s"]),
+        number(r["cpu_lm_s"]),
+        number(r["gpu_lm_s"]),
+        human(r["macs_per_batch"]),
+        human(r["macs_per_audio_second"]),
+    ]
+
+
+RESULT_HEADER = [
+    "params", "WER %", "WER+LM %", "CPU s", "GPU s", "CPU+LM s", "GPU+LM s",
+    "MACs / batch", "MACs / audio s",
+]  # fmt: skip
+
+
+def main_table(rows: list[dict]) -> list[str]:
+    """The published table's shape (times in s for the whole test set)."""
+    header = ["variant", "layer", *RESULT_HEADER]
+    lines = [table_row(header), table_row(["---"] * len(header))]
+    for r in rows:
+        lines.append(table_row([r["variant"], r["layer"] or "-", *result_cells(r)]))
+    return lines
+
+
+def _spread(summary: dict, key: str) -> str:
+    """``median (min-max)`` of one timing entry."""
+    if not summary:
+        return "-"
+    s = summary[key]
+    return f"{s['median']:.4g} ({s['min']:.4g}-{s['max']:.4g})"
+
+
+def timing_table(results: dict) -> list[str]:
+    """Network / decoding split, wall time and RTF per variant and device."""
+    header = ["variant", "device", "decoder", "network s", "decoding s"]
+    header += ["net+dec s", "wall s", "RTF"]
+    lines = [table_row(header), table_row(["---"] * len(header))]
+    for row in results["variants"]:
+        for device, timing in row["devices"].items():
+            for decoder in ("greedy", "lm"):
+                s = timing.get(decoder)
+                if s is None:
+                    continue
+                cells = [row["name"], device, decoder]
+                cells += [_spread(s, k) for k in ("net_s", "decode_s", "total_s")]
+                cells += [_spread(s, "wall_s"), f"{s['rtf']:.4g}"]
+                lines.append(table_row(cells))
+    return lines
+
+
+def lm_section(results: dict) -> list[str]:
+    """LM file, chosen weights per variant and the tuning grid."""
+    lm = results.get("lm")
+    if lm is None:
+        return ["No LM decoding (see notes)."]
+    lines = [
+        f"- file: `{lm['path']}` ({lm['format']}, {lm['source']}"
+        + (f", {lm['order']}-gram Kneser-Ney from `{lm['text']}`" if lm["text"] else "")
+        + ")",
+        f"- vocabulary: {lm['vocabulary'] or 'unknown'} words; decoder "
+        f"`{lm['decoder']}`, beam {lm['beam_size']}",
+        "",
+        table_row(
+            ["variant", "alpha", "beta", "tuned on", "dev WER+LM % per (alpha, beta)"]
+        ),
+        table_row(["---"] * 5),
+    ]
+    for row in results["variants"]:
+        w = row.get("lm_weights") or {}
+        grid = ", ".join(
+            f"({p['alpha']:g}, {p['beta']:g}): {p['wer']:.2f}"
+            for p in w.get("grid", [])
+        )
+        tuned = w.get("tuned_on") or "fixed"
+        if w.get("tuned_variant") and w["tuned_variant"] != row["name"]:
+            tuned += f" (with {w['tuned_variant']})"
+        cells = [row["name"], w.get("alpha"), w.get("beta"), tuned, grid or "-"]
+        lines.append(table_row(cells))
+    return lines
+
+
+def pyctcdecode_section(results: dict) -> list[str]:
+    """SpeechBrain vs pyctcdecode beam search on the same log-probs and LM."""
+    rows = [r for r in results["variants"] if r.get("pyctcdecode")]
+    if not rows:
+        return ["Not run."]
+    header = [
+        "variant", "WER+LM % SpeechBrain", "WER+LM % pyctcdecode",
+        "SpeechBrain decoding s", "pyctcdecode decoding s",
+        "time ratio (pyctcdecode / SB)", "same hypotheses",
+    ]  # fmt: skip
+    lines = [table_row(header), table_row(["---"] * len(header))]
+    for row in rows:
+        p = row["pyctcdecode"]
+        cells = [
+            row["name"],
+            number(p["speechbrain_wer_lm"]),
+            number(p["wer_lm"]),
+            number(p["speechbrain_decode_s"], 3),
+            number(p["decode_s"], 3),
+            number(p["time_ratio"]),
+            f"{100 * p['same_hypothesis_fraction']:.1f} %",
+        ]
+        lines.append(table_row(cells))
+    return lines + ["", PYCTCDECODE_NOTE]
+
+
+def header_section(results: dict) -> list[str]:
+    """Experiment, data, settings and machine facts."""
+    data, s, m = results["data"], results["settings"], results["machine"]
+    return [
+        f"# Benchmark: {results['experiment_name']} on {results['test_set']}",
+        "",
+        f"- experiment: `{results['experiment']}`",
+        f"- checkpoint: `{results['checkpoint'].get('path')}` "
+        f"(validation WER {results['checkpoint'].get('WER')})",
+        f"- test set: {data['num_utts']} utterances, {data['audio_seconds']:.1f} s "
+        f"of audio, {data['num_batches']} batches of up to {data['batch_size']}",
+        f"- timing: {s['repeats']} passes without LM and {s['lm_repeats']} with LM "
+        f"per variant and device, median (min-max); {s['warmup_batches']} warm-up "
+        f"batches; {s['threads']} CPU threads; `torch.inference_mode()`; CUDA "
+        "synchronised around every timed region; audio preloaded in memory",
+        f"- machine: {m['cpu']}, {m['logical_cores']} logical / "
+        f"{m['physical_cores']} physical cores ({m['usable_cores']} usable), "
+        f"GPU: {m['gpu']}, torch {m['torch']} (CUDA {m['cuda']}), "
+        f"SpeechBrain {m['speechbrain']}, Python {m['python']}",
+        f"- created: {results['created']}",
+    ]
+
+
+def markdown_report(results: dict) -> str:
+    """The whole ``report.md``."""
+    rows = flat_rows(results)
+    lines = header_section(results)
+    lines += ["", "## Results", ""] + main_table(rows)
+    lines += [
+        "",
+        "Times are seconds for the whole test set (network + decoding, median of "
+        "the passes). WER without LM is greedy decoding; with LM it is "
+        "SpeechBrain's CTC beam search + KenLM. MACs are counted on every test "
+        "batch (`benchmark.macs`, padding included) and averaged per batch, as "
+        "published; MACs / audio s divides the test-set total by the unpadded "
+        "audio duration, comparable across batch sizes. Params are those the "
+        "variant runs (front-end, layers up to its exit, its head). RTF = time / "
+        "audio duration.",
+    ]
+    checks = [r for r in rows if r["wer_train"] is not None]
+    if checks:
+        lines += ["", "WER of the same checkpoint in `wer_summary.json`: "]
+        lines[-1] += ", ".join(f"{r['variant']} {r['wer_train']:.2f}" for r in checks)
+    lines += ["", "## Timing details", ""] + timing_table(results)
+    lines += ["", "## Language model", ""] + lm_section(results)
+    lines += ["", "## pyctcdecode comparison", ""] + pyctcdecode_section(results)
+    notes = results.get("notes") or []
+    lines += ["", "## Notes", ""] + ([f"- {n}" for n in notes] or ["- none"])
+    plots = results.get("plots") or []
+    lines += ["", "## Plots", ""] + [
+        f"![{Path(p).stem}]({Path(p).name})" for p in plots
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_wer_vs_macs(series: dict, path, title="WER vs MACs") -> str:
+    """WER (solid) and WER+LM (dashed) against GMACs per audio second.
+
+    Parameters
+    ----------
+    series : dict
+        Label -> list of flat rows (:func:`flat_rows`).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for label, rows in series.items():
+        x = [r["macs_per_audio_second"] / 1e9 for r in rows]
+        (line,) = ax.plot(x, [r["wer"] for r in rows], "o-", label=f"{label}")
+        if any(r["wer_lm"] is not None for r in rows):
+            wer_lm = [r["wer_lm"] for r in rows]
+            ax.plot(x, wer_lm, "s--", color=line.get_color(), label=f"{label} +LM")
+        for r, xi in zip(rows, x):
+            ax.annotate(r["variant"], (xi, r["wer"]), fontsize=7, alpha=0.8)
+    ax.set_xlabel("GMACs per second of audio")
+    ax.set_ylabel("WER %")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def plot_time_per_variant(results: dict, path) -> str:
+    """Grouped bars: test-set time per variant for each device, with and
+    without LM (median, min-max error bars)."""
+    plt = _pyplot()
+    variants = results["variants"]
+    keys = [
+        (device, dec)
+        for device in variants[0]["devices"]
+        for dec in ("greedy", "lm")
+        if dec in variants[0]["devices"][device]
+    ]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(variants) + 3), 4.5))
+    width = 0.8 / len(keys)
+    for i, (device, dec) in enumerate(keys):
+        stats = [v["devices"][device][dec]["total_s"] for v in variants]
+        med = [s["median"] for s in stats]
+        err = [[m - s["min"] for m, s in zip(med, stats)],
+               [s["max"] - m for m, s in zip(med, stats)]]  # fmt: skip
+        xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(variants))]
+        label = f"{device} {'+LM' if dec == 'lm' else 'greedy'}"
+        ax.bar(xs, med, width, yerr=err, capsize=2, label=label)
+    ax.set_xticks(range(len(variants)), [v["name"] for v in variants])
+    ax.set_ylabel("seconds for the test set")
+    ax.set_yscale("log")
+    ax.set_title(f"Time per variant ({results['test_set']})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def write_outputs(results: dict, folder) -> dict:
+    """Write plots, ``results.json``, ``results.csv`` and ``report.md``."""
+    folder = Path(folder)
+    os.makedirs(folder, exist_ok=True)
+    rows = flat_rows(results)
+    results["plots"] = [
+        plot_wer_vs_macs(
+            {results["experiment_name"]: rows},
+            folder / "wer_vs_macs.png",
+            f"WER vs MACs ({results['test_set']})",
+        ),
+        plot_time_per_variant(results, folder / "time_per_variant.png"),
+    ]
+    with open(folder / "results.json", "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2, default=str)
+    write_csv(rows, folder / "results.csv")
+    (folder / "report.md").write_text(markdown_report(results), encoding="utf-8")
+    return results

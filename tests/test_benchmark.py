@@ -1,0 +1,294 @@
+"""End-to-end tests of the benchmark stage on a tiny trained experiment.
+
+A 4-layer Conformer with exits after layers 2 and 4 is trained for one epoch
+on the tiny built-in corpus (through ``train.py``, as a user would), then
+benchmarked once through the command line with small settings. The tests
+check the structure and internal consistency of the outputs, never timings.
+"""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from benchmark import aggregate, run
+from benchmark.decoding import LMError
+from benchmark.experiment import (
+    BenchmarkError,
+    audio_seconds,
+    load_experiment,
+    load_split,
+)
+from benchmark.macs import count_parameters
+from benchmark.report import CSV_COLUMNS
+from benchmark.variants import (
+    VARIANT_BUILDERS,
+    Variant,
+    VariantModule,
+    build_variants,
+    measure_cost,
+    used_parameters,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_EXPERIMENT = [
+    "--synthetic_corpus=tiny",
+    "--number_of_epochs=1",
+    "--d_model=32",
+    "--d_ffn=64",
+    "--nhead=2",
+    "--num_layers=4",
+    "--exit_layers=[2,4]",
+    "--kernel_size=7",
+    "--output_neurons=48",
+    "--n_warmup_steps=10",
+]
+ALPHAS, BETAS = (0.5, 1.0), (0.0, 1.0)
+REPEATS = 2
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """Output folder of a one-epoch tiny early-exit training run."""
+    root = tmp_path_factory.mktemp("bench")
+    output = str(root / "exp")
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "train.py"),
+        os.path.join(ROOT, "hparams", "conformer_ctc_baseline.yaml"),
+        f"--data_folder={root / 'synthetic-tiny'}",
+        f"--output_folder={output}",
+        *TINY_EXPERIMENT,
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return output
+
+
+@pytest.fixture(scope="module")
+def results(experiment):
+    """One benchmark run through the command line, with the LM built from
+    the corpus text, tuning on dev and the pyctcdecode check."""
+    code = run.main(
+        [
+            experiment,
+            "--threads=1",
+            f"--repeats={REPEATS}",
+            "--warmup_batches=1",
+            "--beam_size=4",
+            "--lm_order=3",
+            "--alphas=" + ",".join(map(str, ALPHAS)),
+            "--betas=" + ",".join(map(str, BETAS)),
+            "--tune_max_utts=3",
+            "--no_gpu",
+            "--no_progressbar",
+        ]
+    )
+    assert code == 0
+    folder = os.path.join(experiment, "benchmark", "test-clean")
+    with open(os.path.join(folder, "results.json")) as handle:
+        return json.load(handle)
+
+
+def test_output_files_and_columns(results):
+    folder = results["output"]
+    for name in ("report.md", "results.csv", "wer_vs_macs.png", "time_per_variant.png"):
+        assert os.path.getsize(os.path.join(folder, name)) > 0
+    with open(os.path.join(folder, "results.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == CSV_COLUMNS
+    assert [r["variant"] for r in rows] == ["exit1", "exit2"]
+    report = open(os.path.join(folder, "report.md")).read()
+    header = "| variant | layer | params | WER % | WER+LM % | CPU s | GPU s |"
+    assert header in report and "CPU+LM s | GPU+LM s | MACs / batch" in report
+    for section in ("Timing details", "Language model", "pyctcdecode comparison"):
+        assert f"## {section}" in report
+    machine = results["machine"]
+    assert machine["torch"] == torch.__version__ and machine["cpu"]
+    assert results["settings"]["threads"] == 1
+    if not torch.cuda.is_available():
+        assert machine["gpu"] == "none"
+        assert any("GPU passes skipped" in note for note in results["notes"])
+        assert "GPU passes skipped" in report
+
+
+def test_csv_agrees_with_json(results):
+    with open(os.path.join(results["output"], "results.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row, variant in zip(rows, results["variants"]):
+        assert float(row["wer"]) == pytest.approx(variant["wer"])
+        assert int(row["params"]) == variant["params"]
+        greedy = variant["devices"]["cpu"]["greedy"]
+        assert float(row["cpu_s"]) == pytest.approx(greedy["total_s"]["median"])
+        assert row["gpu_s"] == ""
+
+
+def test_macs_and_params_grow_with_the_exit(results):
+    variants = results["variants"]
+    assert [v["exit"] for v in variants] == [1, 2]
+    assert [v["layer"] for v in variants] == [2, 4]
+    assert variants[0]["macs_per_batch"] < variants[1]["macs_per_batch"]
+    assert variants[0]["params"] < variants[1]["params"]
+    audio = results["data"]["audio_seconds"]
+    for v in variants:
+        per_batch = v["macs_total"] / results["data"]["num_batches"]
+        assert v["macs_per_batch"] == pytest.approx(per_batch)
+        assert v["macs_per_audio_second"] == pytest.approx(v["macs_total"] / audio)
+
+
+def test_used_parameters_per_exit(experiment):
+    exp = load_experiment(experiment)
+    model = exp.model
+    batch = load_split(exp, "test-clean", max_utts=2)[0]
+    exit1, exit2 = build_variants(model)
+    used = [
+        used_parameters(VariantModule(model, v), batch.wavs, batch.rel_lens)
+        for v in (exit1, exit2)
+    ]
+    head = count_parameters(model.heads[0])
+    assert used[1] == count_parameters(model) - head  # all but exit 1's head
+    upper = sum(count_parameters(layer) for layer in model.encoder.layers[2:])
+    assert used[0] == count_parameters(model) - head - upper
+
+
+def test_greedy_wers_match_the_training_summary(results, experiment):
+    with open(os.path.join(experiment, "wer_summary.json")) as handle:
+        summary = json.load(handle)["test-clean"]
+    for variant, wer in zip(results["variants"], summary["wer"]):
+        assert variant["wer"] == pytest.approx(wer)
+        assert variant["wer_train"] == pytest.approx(wer)
+    assert results["data"]["num_utts"] == summary["num_utts"]
+
+
+def test_timing_structure(results):
+    audio = results["data"]["audio_seconds"]
+    for variant in results["variants"]:
+        assert set(variant["devices"]) == {"cpu"}
+        timing = variant["devices"]["cpu"]
+        greedy, lm = timing["greedy"], timing["lm"]
+        assert len(greedy["net_s"]["values"]) == REPEATS
+        assert len(lm["net_s"]["values"]) == 1
+        for summary in (greedy, lm):
+            for key in ("net_s", "decode_s", "total_s", "wall_s"):
+                s = summary[key]
+                assert s["min"] <= s["median"] <= s["max"]
+            net, dec = summary["net_s"]["values"], summary["decode_s"]["values"]
+            totals = [a + b for a, b in zip(net, dec)]
+            assert summary["total_s"]["values"] == pytest.approx(totals)
+            assert summary["rtf"] == pytest.approx(summary["total_s"]["median"] / audio)
+
+
+def test_lm_weights_are_tuned_on_dev_from_the_grid(results):
+    lm = results["lm"]
+    assert lm["source"] == "built" and lm["order"] == 3
+    assert lm["text"].endswith("librispeech-lm-norm.txt")
+    corpus = os.path.dirname(lm["text"])  # built-in corpus: LM shared there
+    assert lm["path"].startswith(os.path.join(corpus, "lm", "lm_3gram"))
+    for variant in results["variants"]:
+        weights = variant["lm_weights"]
+        assert weights["tuned_on"] == results["dev_set"] == "dev-clean"
+        grid = weights["grid"]
+        assert [(p["alpha"], p["beta"]) for p in grid] == [
+            (a, b) for a in ALPHAS for b in BETAS
+        ]
+        best = min(grid, key=lambda p: p["wer"])
+        assert (weights["alpha"], weights["beta"]) == (best["alpha"], best["beta"])
+        assert variant["wer_lm"] is not None
+
+
+def test_pyctcdecode_comparison(results):
+    for variant in results["variants"]:
+        p = variant["pyctcdecode"]
+        assert p["speechbrain_wer_lm"] == pytest.approx(variant["wer_lm"])
+        assert p["time_ratio"] == pytest.approx(
+            p["decode_s"] / p["speechbrain_decode_s"]
+        )
+        assert 0.0 <= p["same_hypothesis_fraction"] <= 1.0
+
+
+def test_custom_variant_extension_point(experiment, monkeypatch):
+    def shallow_then_deep(model):
+        """Toy policy: exit 1 for short batches, exit 2 otherwise."""
+
+        def policy(model, wavs, rel_lens):
+            exit_index = 1 if wavs.shape[1] < 16000 * 3 else 2
+            return model.exit_log_probs(wavs, rel_lens, exit_index)
+
+        return [Variant("policy", policy)]
+
+    monkeypatch.setitem(VARIANT_BUILDERS, "policy", shallow_then_deep)
+    exp = load_experiment(experiment)
+    variants = build_variants(exp.model, ("exits", "policy"))
+    assert [v.name for v in variants] == ["exit1", "exit2", "policy"]
+    batches = load_split(exp, "test-clean", batch_size=1, max_utts=2)
+    audio = audio_seconds(batches)
+    costs = [measure_cost(exp.model, v, batches, audio) for v in variants]
+    assert costs[0]["macs_total"] <= costs[2]["macs_total"] <= costs[1]["macs_total"]
+
+
+def test_second_test_set_without_lm_and_aggregate(experiment, results, tmp_path):
+    other = run.run_benchmark(
+        experiment,
+        test_set="test-other",
+        lm="none",
+        repeats=1,
+        warmup_batches=0,
+        threads=1,
+        devices="cpu",
+        progressbar=False,
+    )
+    assert other["lm"] is None and other["variants"][0]["wer_lm"] is None
+    assert any("LM passes skipped" in note for note in other["notes"])
+    merged = aggregate.aggregate([experiment], tmp_path / "all")
+    assert {r["test_set"] for r in merged["rows"]} == {"test-clean", "test-other"}
+    assert len(merged["rows"]) == 4
+    report = (tmp_path / "all" / "report.md").read_text()
+    assert report.count("| exit1 |") == 2
+    assert (tmp_path / "all" / "wer_vs_macs.png").stat().st_size > 0
+    assert aggregate.main([results["output"], "--output", str(tmp_path / "one")]) == 0
+
+
+def test_not_an_experiment_folder(tmp_path, capsys):
+    with pytest.raises(BenchmarkError, match="not an experiment folder"):
+        load_experiment(tmp_path)
+    assert run.main([str(tmp_path / "missing"), "--no_progressbar"]) == 2
+    assert "not an experiment folder" in capsys.readouterr().err
+    with pytest.raises(aggregate.AggregateError, match="no results.json"):
+        aggregate.find_results([tmp_path])
+
+
+def test_experiment_without_checkpoint(experiment, tmp_path):
+    folder = tmp_path / "untrained"
+    folder.mkdir()
+    shutil.copy(os.path.join(experiment, "hyperparams.yaml"), folder)
+    with pytest.raises(BenchmarkError, match="No checkpoint"):
+        load_experiment(folder)
+
+
+def test_bad_lm_path(experiment, tmp_path):
+    bogus = tmp_path / "lm.arpa"
+    bogus.write_text("not an ARPA file\n")
+    for lm in (str(tmp_path / "missing.arpa"), str(bogus)):
+        with pytest.raises(LMError, match="--lm"):
+            run.run_benchmark(experiment, lm=lm, devices="cpu", progressbar=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without GPU")
+def test_gpu_requested_without_gpu(experiment):
+    with pytest.raises(BenchmarkError, match="GPU timing was requested"):
+        run.run_benchmark(experiment, devices="cpu,cuda")
+    assert run.main([experiment, "--devices", "cuda"]) == 2
+
+
+def test_bad_options():
+    with pytest.raises(BenchmarkError, match="tune"):
+        run.Options(tune="sometimes")
+    with pytest.raises(BenchmarkError, match="unknown variants"):
+        run.Options(variants=("nope",))
+    with pytest.raises(BenchmarkError, match="devices"):
+        run.resolve_devices("tpu")
