@@ -56,7 +56,7 @@ def run_tests(brain, hparams, tests):
     for name, dataset in tests.items():
         wers = brain.evaluate_test_set(name, dataset, hparams["test_dataloader_opts"])
         results[name] = {
-            "exit_layers": brain.modules.model.exit_layers,
+            "exit_layers": hparams["model"].exit_layers,
             "wer": wers,
             "num_utts": len(dataset),
         }

@@ -20,7 +20,9 @@ from modules.wer_report import write_transcripts
 class EarlyExitCTCBrain(sb.Brain):
     """Brain for :class:`modules.early_exit.EarlyExitCTC` models.
 
-    Expects in ``hparams``: ``exit_loss`` (a :class:`modules.losses.ExitLoss`),
+    Expects in ``hparams``: ``model`` (the unwrapped
+    :class:`modules.early_exit.EarlyExitCTC`; ``self.modules.model`` may be
+    its DDP wrapper), ``exit_loss`` (a :class:`modules.losses.ExitLoss`),
     ``tokenizer``, ``blank_index``, ``noam_annealing``, ``epoch_counter``,
     ``train_logger``, ``output_folder``; optional ``train_exits`` (manual exit
     activation) and ``kd_teacher`` (a frozen teacher model, see
@@ -78,7 +80,7 @@ class EarlyExitCTCBrain(sb.Brain):
         self.stage_start = time.time()
         self.audio_seconds = 0.0
         if stage != sb.Stage.TRAIN:
-            num_exits = self.modules.model.num_exits
+            num_exits = self.hparams.model.num_exits
             self.wer_stats = [
                 self.hparams.error_rate_computer() for _ in range(num_exits)
             ]

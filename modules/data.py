@@ -77,16 +77,19 @@ def manifest(hparams, split):
 def build_tokenizer(hparams):
     """Train (once per configuration) and load the tokenizer.
 
-    It learns from the transcripts of the first training split. Its size must
+    It learns from the transcripts of the first training split, on the main
+    process; every process then loads the trained model. Its size must
     equal the model's ``output_neurons`` (character models derive their size
     from the text, so the YAML must state it).
     """
-    tokenizer = train_tokenizer(
-        manifest(hparams, hparams["train_splits"][0]),
-        hparams["tokenizer_folder"],
-        model_type=hparams["token_type"],
-        vocab_size=hparams["output_neurons"],
-    )
+    kwargs = {
+        "train_csv": manifest(hparams, hparams["train_splits"][0]),
+        "output_folder": hparams["tokenizer_folder"],
+        "model_type": hparams["token_type"],
+        "vocab_size": hparams["output_neurons"],
+    }
+    run_on_main(train_tokenizer, kwargs=kwargs)
+    tokenizer = train_tokenizer(**kwargs)
     if tokenizer.vocab_size() != hparams["output_neurons"]:
         raise ValueError(
             f"output_neurons={hparams['output_neurons']} but the "

@@ -28,8 +28,9 @@ Example YAML use (train after data preparation, so the CSV exists)::
 
     # in the train script:  tokenizer = hparams["tokenizer_fn"](train_csv)
 
-DDP: call it on every process, without ``run_on_main``; training and file
-writes are done on the main process only and every process loads the model.
+DDP: train on the main process first, ``run_on_main(train_tokenizer,
+kwargs=...)``, then call it on every process, which loads the trained model
+(see ``modules.data.build_tokenizer``).
 
 Authors
  * efficient-asr contributors

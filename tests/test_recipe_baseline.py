@@ -35,10 +35,16 @@ def train_command(corpus, output, epochs, *extra):
         os.path.join(ROOT, "hparams", "conformer_ctc_baseline.yaml"),
         f"--data_folder={corpus}",
         f"--output_folder={output}",
-        f"--number_of_epochs={epochs}",
-        *TINY_MODEL,
-        *extra,
+        *merge_overrides(TINY_MODEL, [f"--number_of_epochs={epochs}", *extra]),
     ]
+
+
+def merge_overrides(defaults, extra):
+    """Command-line overrides, later ones replacing earlier ones of a key."""
+    merged = {}
+    for option in [*defaults, *extra]:
+        merged[option.split("=", 1)[0]] = option
+    return list(merged.values())
 
 
 def run_train(corpus, output, epochs, *extra):
