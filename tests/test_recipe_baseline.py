@@ -9,53 +9,22 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_MODEL = [
-    "--synthetic_corpus=tiny",
-    "--d_model=32",
-    "--d_ffn=64",
-    "--nhead=2",
-    "--num_layers=2",
-    "--kernel_size=7",
-    "--output_neurons=48",
-    "--n_warmup_steps=10",
-    "--ckpt_interval_minutes=0",
-]
+from tests.recipe_runs import ROOT, run, train_command
+
+YAML = "conformer_ctc_baseline.yaml"
 
 
-def train_command(corpus, output, epochs, *extra):
-    return [
-        sys.executable,
-        os.path.join(ROOT, "train.py"),
-        os.path.join(ROOT, "hparams", "conformer_ctc_baseline.yaml"),
-        f"--data_folder={corpus}",
-        f"--output_folder={output}",
-        *merge_overrides(TINY_MODEL, [f"--number_of_epochs={epochs}", *extra]),
-    ]
-
-
-def merge_overrides(defaults, extra):
-    """Command-line overrides, later ones replacing earlier ones of a key."""
-    merged = {}
-    for option in [*defaults, *extra]:
-        merged[option.split("=", 1)[0]] = option
-    return list(merged.values())
+def baseline_command(corpus, output, epochs, *extra):
+    overrides = ["--num_layers=2", f"--number_of_epochs={epochs}", *extra]
+    return train_command(YAML, corpus, output, overrides)
 
 
 def run_train(corpus, output, epochs, *extra):
-    result = subprocess.run(
-        train_command(corpus, output, epochs, *extra),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+    return run(baseline_command(corpus, output, epochs, *extra))
 
 
 def logged_epochs(output):
@@ -104,7 +73,7 @@ def test_second_run_continues_instead_of_restarting(corpus, trained):
 def test_killed_run_resumes_from_last_checkpoint(corpus, tmp_path):
     output = str(tmp_path / "killed")
     process = subprocess.Popen(
-        train_command(corpus, output, 30),
+        baseline_command(corpus, output, 30),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

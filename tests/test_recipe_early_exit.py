@@ -16,46 +16,16 @@ import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-YAML = os.path.join(ROOT, "hparams", "conformer_ctc_early_exit.yaml")
-TINY_EE = [
-    "--synthetic_corpus=tiny",
-    "--d_model=32",
-    "--d_ffn=64",
-    "--nhead=2",
-    "--num_layers=4",
-    "--exit_every=2",
-    "--kernel_size=7",
-    "--output_neurons=48",
-    "--n_warmup_steps=10",
-    "--ckpt_interval_minutes=0",
-]
+from tests.recipe_runs import ROOT, run, train_command
+
+TINY_EE = ["--num_layers=4", "--exit_every=2", "--number_of_epochs=1"]
 
 
 def command(corpus, output, *extra, launcher=(sys.executable,)):
-    return [
-        *launcher,
-        os.path.join(ROOT, "train.py"),
-        YAML,
-        f"--data_folder={corpus}",
-        f"--output_folder={output}",
-        *merge_overrides(TINY_EE, ["--number_of_epochs=1", *extra]),
-    ]
-
-
-def merge_overrides(defaults, extra):
-    """Command-line overrides, later ones replacing earlier ones of a key."""
-    merged = {}
-    for option in [*defaults, *extra]:
-        merged[option.split("=", 1)[0]] = option
-    return list(merged.values())
-
-
-def run(cmd, expect_ok=True):
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    output = result.stdout + result.stderr
-    assert (result.returncode == 0) == expect_ok, output[-4000:]
-    return output
+    overrides = [*TINY_EE, *extra]
+    return train_command(
+        "conformer_ctc_early_exit.yaml", corpus, output, overrides, launcher
+    )
 
 
 @pytest.fixture(scope="module")
