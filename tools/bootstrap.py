@@ -151,7 +151,7 @@ def install_torch():
         names = dry_run_installs(spec, *extra)
         if names is not None and not pulls_cuda(names):
             pip("install", "--quiet", spec, *extra)
-            say(f"no GPU: installed CPU torch ({spec} {' '.join(extra)})".strip())
+            say(f"no GPU: installed CPU torch ({' '.join([spec, *extra])})")
             return
     sys.exit(
         "bootstrap: no GPU here and no CPU build of torch could be found; refusing "
