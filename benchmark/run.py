@@ -530,30 +530,49 @@ def parse_args(argv) -> argparse.Namespace:
         prog="python -m benchmark.run",
         description="Benchmark a trained experiment folder (WER, time, MACs).",
     )
-    p.add_argument("experiment_folder")
-    p.add_argument("--test_set")
-    p.add_argument("--dev_set")
+    p.add_argument("experiment_folder", help="output folder of train.py")
+    p.add_argument("--test_set", help="test split (default: the first in the YAML)")
+    p.add_argument("--dev_set", help="split for LM weight tuning (default: dev)")
     p.add_argument("--lm", default="auto", help="auto | PATH (ARPA/binary) | none")
-    p.add_argument("--lm_order", type=int, default=4)
+    p.add_argument("--lm_order", type=int, default=4, help="n-gram order (auto)")
     p.add_argument("--lm_cache", help="folder for a built LM")
     p.add_argument("--devices", default="auto", help="auto | cpu | cuda | cpu,cuda")
     p.add_argument("--no_gpu", action="store_true", help="same as --devices cpu")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--lm_repeats", type=int, default=1)
-    p.add_argument("--warmup_batches", type=int, default=3)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--beam_size", type=int, default=100)
-    p.add_argument("--alphas", type=_floats, default=decoding.DEFAULT_ALPHAS)
-    p.add_argument("--betas", type=_floats, default=decoding.DEFAULT_BETAS)
-    p.add_argument("--tune", choices=("each", "last", "none"), default="each")
-    p.add_argument("--alpha", type=float, default=0.5)
-    p.add_argument("--beta", type=float, default=1.0)
-    p.add_argument("--tune_max_utts", type=int, default=200)
-    p.add_argument("--pyctcdecode", choices=("each", "last", "none"), default="each")
-    p.add_argument("--variants", type=lambda t: tuple(t.split(",")), default=("exits",))
-    p.add_argument("--batch_size", type=int)
-    p.add_argument("--max_utts", type=int)
-    p.add_argument("--output")
+    p.add_argument("--repeats", type=int, default=3, help="timed greedy passes")
+    p.add_argument("--lm_repeats", type=int, default=1, help="timed LM passes")
+    p.add_argument("--warmup_batches", type=int, default=3, help="untimed batches")
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    p.add_argument("--beam_size", type=int, default=100, help="LM beam size")
+    p.add_argument(
+        "--alphas", type=_floats, default=decoding.DEFAULT_ALPHAS, help="LM weights"
+    )
+    p.add_argument(
+        "--betas", type=_floats, default=decoding.DEFAULT_BETAS, help="word bonuses"
+    )
+    p.add_argument(
+        "--tune",
+        choices=("each", "last", "none"),
+        default="each",
+        help="tune (alpha, beta) on dev per variant, once on the last, or not",
+    )
+    p.add_argument("--alpha", type=float, default=0.5, help="LM weight (no tuning)")
+    p.add_argument("--beta", type=float, default=1.0, help="word bonus (no tuning)")
+    p.add_argument("--tune_max_utts", type=int, default=200, help="dev utterances")
+    p.add_argument(
+        "--pyctcdecode",
+        choices=("each", "last", "none"),
+        default="each",
+        help="variants cross-checked with pyctcdecode",
+    )
+    p.add_argument(
+        "--variants",
+        type=lambda t: tuple(t.split(",")),
+        default=("exits",),
+        help="comma-separated builders of benchmark.variants.VARIANT_BUILDERS",
+    )
+    p.add_argument("--batch_size", type=int, help="test batch size")
+    p.add_argument("--max_utts", type=int, help="use only the first N utterances")
+    p.add_argument("--output", help="report folder (default EXP/benchmark/<set>)")
     p.add_argument("--no_progressbar", action="store_true")
     return p.parse_args(argv)
 
