@@ -10,8 +10,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -34,20 +32,15 @@ from benchmark.variants import (
     measure_cost,
     used_parameters,
 )
+from tests.recipe_runs import run as run_command
+from tests.recipe_runs import train_command
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_EXPERIMENT = [
-    "--synthetic_corpus=tiny",
     "--number_of_epochs=1",
-    "--d_model=32",
-    "--d_ffn=64",
-    "--nhead=2",
     "--num_layers=4",
     "--exit_layers=[2,4]",
-    "--kernel_size=7",
-    "--output_neurons=48",
-    "--n_warmup_steps=10",
 ]
+YAML = "conformer_ctc_baseline.yaml"
 ALPHAS, BETAS = (0.5, 1.0), (0.0, 1.0)
 REPEATS = 2
 
@@ -57,16 +50,8 @@ def experiment(tmp_path_factory):
     """Output folder of a one-epoch tiny early-exit training run."""
     root = tmp_path_factory.mktemp("bench")
     output = str(root / "exp")
-    command = [
-        sys.executable,
-        os.path.join(ROOT, "train.py"),
-        os.path.join(ROOT, "hparams", "conformer_ctc_baseline.yaml"),
-        f"--data_folder={root / 'synthetic-tiny'}",
-        f"--output_folder={output}",
-        *TINY_EXPERIMENT,
-    ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    corpus = str(root / "synthetic-tiny")
+    run_command(train_command(YAML, corpus, output, TINY_EXPERIMENT))
     return output
 
 
