@@ -9,7 +9,7 @@ setup:
 	$(PYTHON) tools/bootstrap.py
 
 demo: setup
-	$(VENV_PY) train.py hparams/conformer_ctc_baseline.yaml
+	$(VENV_PY) train.py hparams/conformer_ctc_early_exit.yaml
 
 test: setup
 	$(VENV_PY) -m pytest

@@ -26,14 +26,29 @@ from modules.data import (
     prepare_data,
     train_loader_kwargs,
 )
+from modules.downsampling import WaveformDownsampler, check_ctc_batch
 from modules.exit_training import (
     build_loss_from_hparams,
     check_train_exits,
     load_frozen_teacher,
 )
+from modules.layer_removal import configure_layer_removal
 from modules.wer_report import write_wer_summary
 
 logger = logging.getLogger(__name__)
+
+
+class CTCBrain(EarlyExitCTCBrain):
+    """:class:`EarlyExitCTCBrain` that refuses a training batch CTC cannot
+    align (too few frames after downsampling) instead of a zero loss."""
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Check the batch's frame counts, then the exit loss."""
+        if stage == sb.Stage.TRAIN:
+            exit_log_probs, wav_lens = predictions
+            tokens, token_lens = batch.tokens
+            check_ctc_batch(exit_log_probs[0], wav_lens, tokens, token_lens, batch.id)
+        return super().compute_objectives(predictions, batch, stage)
 
 
 def load_hparams(argv):
@@ -73,15 +88,24 @@ def configure_exit_training(hparams):
     hparams["kd_teacher"] = load_frozen_teacher(hparams, hparams["model"])
 
 
+def configure_efficiency(hparams):
+    """Downsampling kernel vs. shortest utterance; layer removal init."""
+    for module in hparams["model"].modules():
+        if isinstance(module, WaveformDownsampler):
+            module.check_min_duration(hparams.get("min_duration"))
+    configure_layer_removal(hparams)
+
+
 def main(argv):
     """Prepare data, train, test."""
     hparams, run_opts = load_hparams(argv)
     configure_exit_training(hparams)
+    configure_efficiency(hparams)
     prepare_data(hparams)
     hparams["tokenizer"] = build_tokenizer(hparams)
     train_set, dev_set, tests = build_datasets(hparams, hparams["tokenizer"])
 
-    brain = EarlyExitCTCBrain(
+    brain = CTCBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,
@@ -113,10 +137,11 @@ def main(argv):
 
 
 def run_benchmark_stage(hparams):
-    """The benchmark stage on every test set (``benchmark: True``)."""
+    """The benchmark stage (``benchmark: True``) on ``benchmark_test_splits``
+    (default: every test set)."""
     from benchmark.run import run_benchmark
 
-    for test_set in hparams["test_splits"]:
+    for test_set in hparams.get("benchmark_test_splits") or hparams["test_splits"]:
         run_benchmark(
             hparams["output_folder"],
             test_set=test_set,

@@ -80,7 +80,14 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["MacCounter", "MacReport", "RULES", "count_macs", "count_parameters"]
+__all__ = [
+    "MacCounter",
+    "MacReport",
+    "RULES",
+    "count_macs",
+    "count_parameters",
+    "run_and_count",
+]
 
 aten = torch.ops.aten
 
@@ -359,6 +366,52 @@ class MacCounter(TorchDispatchMode):
         )
 
 
+def run_and_count(model: torch.nn.Module, *inputs, depth: int = 2, **kwargs):
+    """Run ``model(*inputs, **kwargs)`` once and count its MACs.
+
+    As :func:`count_macs`, but the output is returned too, so that a pass
+    whose results are needed (a dynamic exit policy's log-posteriors, say)
+    is also the pass whose MACs are counted.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Model to run; its forward may take any arguments.
+    *inputs, **kwargs
+        Arguments of the forward pass.
+    depth : int
+        Submodules are credited in ``MacReport.by_module`` up to this nesting
+        depth (see :class:`MacCounter`).
+
+    Returns
+    -------
+    tuple
+        ``(output, MacReport)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> out, report = run_and_count(torch.nn.Linear(8, 4), torch.zeros(1, 8))
+    >>> out.shape, report.total
+    (torch.Size([1, 4]), 32)
+    """
+    was_training = model.training
+    model.eval()
+    counter = MacCounter(model, depth)
+    try:
+        with torch.inference_mode(), counter:
+            output = model(*inputs, **kwargs)
+    finally:
+        counter.remove_hooks()
+        model.train(was_training)
+    report = counter.report()
+    if report.uncounted:
+        warnings.warn(
+            f"MACs of these ops were not counted: {report.uncounted}", stacklevel=3
+        )
+    return output, report
+
+
 def count_macs(model: torch.nn.Module, *inputs, **kwargs) -> MacReport:
     """Count the MACs of ``model(*inputs, **kwargs)``.
 
@@ -386,21 +439,7 @@ def count_macs(model: torch.nn.Module, *inputs, **kwargs) -> MacReport:
     >>> count_macs(conv, torch.zeros(1, 4, 10)).total  # 8 frames x 8 x 4 x 3
     768
     """
-    was_training = model.training
-    model.eval()
-    counter = MacCounter(model)
-    try:
-        with torch.inference_mode(), counter:
-            model(*inputs, **kwargs)
-    finally:
-        counter.remove_hooks()
-        model.train(was_training)
-    report = counter.report()
-    if report.uncounted:
-        warnings.warn(
-            f"MACs of these ops were not counted: {report.uncounted}", stacklevel=2
-        )
-    return report
+    return run_and_count(model, *inputs, **kwargs)[1]
 
 
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:

@@ -3,22 +3,24 @@ PNG plots (WER vs MACs, time per variant).
 
 :func:`flat_rows` turns a ``results.json`` into one flat row per variant
 (the CSV columns in :data:`CSV_COLUMNS`); :mod:`benchmark.aggregate` reuses
-it to merge experiments.
-
-Examples
---------
->>> human(386.5e9)
-'386.5 G'
->>> human(None)
-'-'
+it to merge experiments; :mod:`benchmark.policy_report` adds the dynamic
+exit policies' section, ``policies.csv`` and
+``policies_wer_vs_compute.png``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
+
+from benchmark.formatting import human, number, pyplot, table_row, write_csv
+from benchmark.policy_report import (
+    POLICY_CSV_COLUMNS,
+    plot_policies,
+    policy_flat_rows,
+    policy_section,
+)
 
 CSV_COLUMNS = [
     "experiment", "test_set", "variant", "exit", "layer", "params",
@@ -39,21 +41,6 @@ PYCTCDECODE_NOTE = (
     "end-of-sentence score (`finalize_decoding` does not pass `is_eos=True`), "
     "pyctcdecode does, so hypotheses can differ, most on weak acoustic models."
 )
-
-
-def human(value, unit="") -> str:
-    """``1.2 G`` style formatting of large counts; ``-`` for None."""
-    if value is None:
-        return "-"
-    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.1f} {prefix}{unit}"
-    return f"{value:.0f} {unit}".strip()
-
-
-def number(value, digits=2) -> str:
-    """Fixed-point formatting; ``-`` for None."""
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _median(timing: dict | None, key: str):
@@ -107,23 +94,9 @@ def flat_rows(results: dict) -> list[dict]:
     return rows
 
 
-def write_csv(rows: list[dict], path, columns=CSV_COLUMNS) -> None:
-    """Write rows (missing values empty)."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
-
-
 # --------------------------------------------------------------------------
 # Markdown
 # --------------------------------------------------------------------------
-
-
-def table_row(cells) -> str:
-    """One Markdown table row."""
-    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def result_cells(r: dict) -> list[str]:
@@ -282,6 +255,7 @@ def markdown_report(results: dict) -> str:
     if checks:
         lines += ["", "WER of the same checkpoint in `wer_summary.json`: "]
         lines[-1] += ", ".join(f"{r['variant']} {r['wer_train']:.2f}" for r in checks)
+    lines += [""] + policy_section(results)
     lines += ["", "## Timing details", ""] + timing_table(results)
     lines += ["", "## Language model", ""] + lm_section(results)
     lines += ["", "## pyctcdecode comparison", ""] + pyctcdecode_section(results)
@@ -299,15 +273,6 @@ def markdown_report(results: dict) -> str:
 # --------------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_wer_vs_macs(series: dict, path, title="WER vs MACs") -> str:
     """WER (solid) and WER+LM (dashed) against GMACs per audio second.
 
@@ -316,7 +281,7 @@ def plot_wer_vs_macs(series: dict, path, title="WER vs MACs") -> str:
     series : dict
         Label -> list of flat rows (:func:`flat_rows`).
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for label, rows in series.items():
         x = [r["macs_per_audio_second"] / 1e9 for r in rows]
@@ -340,7 +305,7 @@ def plot_wer_vs_macs(series: dict, path, title="WER vs MACs") -> str:
 def plot_time_per_variant(results: dict, path) -> str:
     """Grouped bars: test-set time per variant for each device, with and
     without LM (median, min-max error bars)."""
-    plt = _pyplot()
+    plt = pyplot()
     variants = results["variants"]
     keys = [
         (device, dec)
@@ -370,7 +335,8 @@ def plot_time_per_variant(results: dict, path) -> str:
 
 
 def write_outputs(results: dict, folder) -> dict:
-    """Write plots, ``results.json``, ``results.csv`` and ``report.md``."""
+    """Write plots, ``results.json``, ``results.csv`` and ``report.md``
+    (and ``policies.csv`` when dynamic exit policies ran)."""
     folder = Path(folder)
     os.makedirs(folder, exist_ok=True)
     rows = flat_rows(results)
@@ -382,8 +348,13 @@ def write_outputs(results: dict, folder) -> dict:
         ),
         plot_time_per_variant(results, folder / "time_per_variant.png"),
     ]
+    if results.get("policies"):
+        path = folder / "policies_wer_vs_compute.png"
+        results["plots"].append(plot_policies(results, path))
+        policy_rows = policy_flat_rows(results)
+        write_csv(policy_rows, folder / "policies.csv", POLICY_CSV_COLUMNS)
     with open(folder / "results.json", "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=2, default=str)
-    write_csv(rows, folder / "results.csv")
+    write_csv(rows, folder / "results.csv", CSV_COLUMNS)
     (folder / "report.md").write_text(markdown_report(results), encoding="utf-8")
     return results

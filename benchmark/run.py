@@ -22,8 +22,17 @@ early-exit model; exit ``k`` runs only the layers up to ``k``):
 * the LM beam search is cross-checked with pyctcdecode on the same
   log-probabilities and LM.
 
+On a model with several exits, the dynamic exit policies of
+:mod:`modules.policies` are benchmarked too (``--policies none`` turns them
+off): every ``(policy, threshold)`` of a grid runs the dynamic forward on
+dev and on test (WER, exits, MACs counted on that forward); per policy the
+threshold is chosen on dev (the cheapest within ``policy_tolerance`` of the
+last exit's dev WER) and the chosen points are timed, with the LM, like the
+exits (:mod:`benchmark.policy_sweep`).
+
 Results go to ``EXP/benchmark/<test set>/`` (or ``--output``):
-``report.md``, ``results.json``, ``results.csv`` and PNG plots. From Python,
+``report.md``, ``results.json``, ``results.csv``, ``policies.csv`` and PNG
+plots. From Python,
 :func:`run_benchmark` does the same (``train.py`` calls it at the end of
 training when asked).
 
@@ -31,9 +40,10 @@ This module holds the options, the orchestration and the command line; the
 pieces live in :mod:`benchmark.experiment` (experiment folder and data),
 :mod:`benchmark.variants` (variants, MACs and parameters),
 :mod:`benchmark.passes` (timed passes), :mod:`benchmark.decoding` (greedy and
-LM decoding) and :mod:`benchmark.report` (outputs).
+LM decoding), :mod:`benchmark.policy_sweep` (exit policies) and
+:mod:`benchmark.report` (outputs).
 
-Adding a variant (e.g. a dynamic exit policy): write a function
+Adding a variant (e.g. a layer-removal setting): write a function
 ``model, wavs, rel_lens -> log_probs [B, T, V]`` and register a builder in
 :data:`benchmark.variants.VARIANT_BUILDERS` that returns
 :class:`benchmark.variants.Variant` objects; MACs, parameters, timing and WER
@@ -48,7 +58,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -62,12 +72,21 @@ from benchmark.experiment import (
     load_split,
 )
 from benchmark.passes import put_model_on, time_on_device
+from benchmark.policy_sweep import (
+    EvalSet,
+    check_policy_options,
+    mark_results,
+    policy_points,
+    sweep_policies,
+    timing_fields,
+)
 from benchmark.report import write_outputs
 from benchmark.timing import Stopwatch, machine_facts, set_threads
 from benchmark.variants import (
     VARIANT_BUILDERS,
     Variant,
     build_variants,
+    exit_variants,
     measure_cost,
 )
 
@@ -122,6 +141,24 @@ class Options:
         variant(s).
     variants : sequence of str
         Keys of :data:`VARIANT_BUILDERS`.
+    policies : str or sequence of str
+        Dynamic exit policies (:mod:`modules.policies`) run on an early-exit
+        model: ``"auto"`` (every policy ``policy_decoder`` allows),
+        ``"none"`` (off), or names.
+    policy_thresholds : dict, optional
+        ``{policy: [threshold, ...]}`` replacing the default grids of
+        :data:`benchmark.policy_sweep.DEFAULT_GRIDS`.
+    policy_mode : str
+        ``"utterance"`` (each utterance exits on its own) or ``"batch"``.
+    policy_decoder : str
+        ``"greedy"``, or ``"beam"``: the posterior policy's n-best CTC beam
+        search (no LM); the posterior policy needs it.
+    policy_tolerance : float
+        A threshold is chosen on dev when its dev WER is at most
+        ``(1 + policy_tolerance)`` times the last exit's.
+    policy_timing : str
+        Time the dev-chosen thresholds only (``"chosen"``) or every
+        threshold (``"all"``, greedy passes; LM passes stay chosen-only).
     batch_size : int, optional
         Test batch size (default: the YAML's ``test_dataloader_opts``).
     max_utts : int, optional
@@ -151,13 +188,21 @@ class Options:
     tune_max_utts: int | None = 200
     pyctcdecode: str = "each"
     variants: tuple = ("exits",)
+    policies: str | tuple = "auto"
+    policy_thresholds: dict | None = None
+    policy_mode: str = "utterance"
+    policy_decoder: str = "greedy"
+    policy_tolerance: float = 0.10
+    policy_timing: str = "chosen"
+    policy_grid: dict = field(init=False, default_factory=dict)
     batch_size: int | None = None
     max_utts: int | None = None
     output: str | None = None
     progressbar: bool = True
 
     def __post_init__(self):
-        """Reject unknown choices and variants early (``BenchmarkError``)."""
+        """Reject unknown choices, variants and policy settings early
+        (``BenchmarkError``); resolve ``policy_grid``."""
         for name in ("tune", "pyctcdecode"):
             if getattr(self, name) not in ("each", "last", "none"):
                 raise BenchmarkError(f"{name} must be each, last or none")
@@ -168,6 +213,7 @@ class Options:
             raise BenchmarkError(
                 f"unknown variants {sorted(unknown)}; known: {sorted(VARIANT_BUILDERS)}"
             )
+        self.policy_grid = check_policy_options(self)
 
 
 # --------------------------------------------------------------------------
@@ -201,6 +247,9 @@ class Context:
         SpeechBrain's LM searcher and, once needed, pyctcdecode's.
     fixed_weights : dict, optional
         LM weights applied to every variant (``tune`` ``"none"``/``"last"``).
+    policy_dev : benchmark.policy_sweep.EvalSet, optional
+        The dev split the policies' thresholds are chosen on (None: no
+        policy benchmark).
     notes : list of str
         Notes for the report (skipped passes, ...).
     """
@@ -217,6 +266,7 @@ class Context:
     decoder: decoding.LMDecoder | None = None
     pyctcdecode: decoding.LMDecoder | None = None
     fixed_weights: dict | None = None
+    policy_dev: EvalSet | None = None
     notes: list = field(default_factory=list)
 
     @property
@@ -386,6 +436,30 @@ def default_lm_cache(exp: Experiment, lm) -> Path:
     return exp.folder / "lm"
 
 
+def policy_dev_split(exp: Experiment, opts: Options, test_set: str, notes: list):
+    """Name of the dev split the policies' thresholds are chosen on, or None
+    (and a note) when no policy runs.
+
+    Raises
+    ------
+    BenchmarkError
+        If the dev split is the test set (thresholds are never tuned on it).
+    """
+    if not opts.policy_grid:
+        notes.append("Dynamic exit policies skipped: --policies none.")
+        return None
+    if getattr(exp.model, "num_exits", 1) < 2:
+        notes.append("Dynamic exit policies skipped: the model has a single exit.")
+        return None
+    dev_set = opts.dev_set or exp.hparams["dev_splits"][0]
+    if dev_set == test_set:
+        raise BenchmarkError(
+            f"dev_set={dev_set!r} is the test set: the policies' thresholds "
+            "must be chosen on another split (or use --policies none)"
+        )
+    return dev_set
+
+
 def make_context(exp: Experiment, opts: Options, devices: list) -> Context:
     """Load the test (and dev) batches and the LM decoder."""
     hp = exp.hparams
@@ -399,6 +473,17 @@ def make_context(exp: Experiment, opts: Options, devices: list) -> Context:
         audio_seconds(batches, hp.get("sample_rate", 16000)),
         test_set,
     )
+    policy_dev = policy_dev_split(exp, opts, test_set, ctx.notes)
+    add_lm_decoder(ctx)
+    if policy_dev is not None:
+        dev_batches = load_split(exp, policy_dev, opts.batch_size)
+        ctx.policy_dev = EvalSet(policy_dev, dev_batches)
+    return ctx
+
+
+def add_lm_decoder(ctx: Context) -> None:
+    """Resolve the LM and set up its decoder and dev batches in ``ctx``."""
+    exp, opts, hp = ctx.exp, ctx.opts, ctx.exp.hparams
     ctx.lm = decoding.resolve_lm(
         opts.lm,
         hp.get("data_folder", ""),
@@ -408,7 +493,7 @@ def make_context(exp: Experiment, opts: Options, devices: list) -> Context:
     )
     if ctx.lm is None:
         ctx.notes.append("LM passes skipped: --lm none.")
-        return ctx
+        return
     labels = decoding.ctc_labels(exp.tokenizer)
     ctx.decoder = decoding.SpeechBrainLMDecoder(
         labels,
@@ -427,7 +512,6 @@ def make_context(exp: Experiment, opts: Options, devices: list) -> Context:
         ctx.dev_batches = load_split(
             exp, ctx.dev_set, opts.batch_size, opts.tune_max_utts
         )
-    return ctx
 
 
 def describe(ctx: Context, threads: int) -> dict:
@@ -480,6 +564,73 @@ def benchmark_variants(ctx: Context, variants: list) -> list[dict]:
     return rows
 
 
+def time_point(ctx: Context, variant: Variant, with_lm: bool) -> dict:
+    """Timed passes of a policy point on every device (:func:`benchmark.
+    policy_sweep.timing_fields`); LM passes, with weights for this variant,
+    only if ``with_lm`` and the LM is on."""
+    measured = {}
+    timed = ctx
+    if with_lm and ctx.decoder is not None:
+        measured["lm_weights"] = lm_weights_for(ctx, variant)
+    else:
+        timed = replace(ctx, decoder=None)
+    measured["devices"] = {
+        device: time_on_device(timed, variant, device, False)[0]
+        for device in ctx.devices
+    }
+    measured["wer_lm"] = measured["devices"][ctx.devices[0]].get("wer_lm")
+    return timing_fields(measured)
+
+
+def benchmark_policies(ctx: Context, rows: list) -> dict | None:
+    """Dynamic exit policies: thresholds chosen on dev, measured on test.
+
+    Every ``(policy, threshold)`` is run on dev and on test (WER, exits,
+    MACs counted on the dynamic forward); the dev-chosen points (or, with
+    ``policy_timing="all"``, every point) are timed like the exits, with
+    the LM for the chosen ones. The last exit is the reference: its row in
+    ``rows`` when the exits were benchmarked, else it is benchmarked here.
+
+    Returns
+    -------
+    dict or None
+        The ``policies`` entry of ``results.json`` (None: no policy ran).
+    """
+    if ctx.policy_dev is None:
+        return None
+    opts, model = ctx.opts, ctx.exp.model
+    put_model_on(model, "cpu")
+    last = exit_variants(model)[-1]
+    points = policy_points(opts, ctx.exp.hparams.get("blank_index", 0))
+    test = EvalSet(ctx.test_set, ctx.batches)
+    reference, policy_rows = sweep_policies(
+        model,
+        points,
+        last,
+        ctx.policy_dev,
+        test,
+        ctx.greedy,
+        opts.policy_tolerance,
+        opts.progressbar,
+    )
+    static = [r for r in rows if r["exit"] is not None]
+    known = [r for r in static if r["exit"] == last.exit_index]
+    if not known:
+        static.append(benchmark_variant(ctx, last, compare=False))
+    reference["test"].update(timing_fields((known or static)[-1]))
+    for point, row in zip(points, policy_rows):
+        timed = row["chosen"] or opts.policy_timing == "all"
+        measured = time_point(ctx, point.variant, row["chosen"]) if timed else None
+        row["test"].update(measured or timing_fields({}))
+    return {
+        "dev_set": ctx.policy_dev.name,
+        "dev_utts": len(ctx.policy_dev.ids),
+        "reference": reference,
+        "rows": policy_rows,
+        "static": mark_results(reference, policy_rows, static),
+    }
+
+
 def run_benchmark(experiment_folder, **options) -> dict:
     """Benchmark a trained experiment folder; see the module docstring.
 
@@ -505,7 +656,8 @@ def run_benchmark(experiment_folder, **options) -> dict:
         ctx = make_context(exp, opts, devices)
         ctx.notes.extend(device_notes)
         rows = benchmark_variants(ctx, build_variants(exp.model, opts.variants))
-        results = {**describe(ctx, threads), "variants": rows}
+        policies = benchmark_policies(ctx, rows)
+        results = {**describe(ctx, threads), "variants": rows, "policies": policies}
     finally:
         torch.set_num_threads(previous_threads)
     output = Path(opts.output or exp.folder / "benchmark" / ctx.test_set)
@@ -522,6 +674,51 @@ def run_benchmark(experiment_folder, **options) -> dict:
 def _floats(text: str) -> tuple:
     """``"0.3,0.6"`` -> ``(0.3, 0.6)`` (a CLI grid)."""
     return tuple(float(x) for x in text.split(",") if x.strip())
+
+
+def _policy_grid(text: str) -> tuple:
+    """``"entropy=0.05,0.1"`` -> ``("entropy", (0.05, 0.1))``."""
+    name, sep, grid = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected POLICY=T1,T2,...")
+    try:
+        return name.strip(), _floats(grid)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+
+
+def add_policy_args(p: argparse.ArgumentParser) -> None:
+    """The ``--policy*`` options (see :class:`Options`)."""
+    p.add_argument(
+        "--policies",
+        default="auto",
+        help="dynamic exit policies: auto | none | comma-separated names "
+        "(entropy, confidence, posterior, similarity, patience)",
+    )
+    p.add_argument(
+        "--policy_thresholds",
+        type=_policy_grid,
+        action="append",
+        metavar="POLICY=T1,T2,...",
+        help="threshold grid of one policy (repeatable; default grids otherwise)",
+    )
+    p.add_argument("--policy_mode", default="utterance", help="utterance | batch")
+    p.add_argument(
+        "--policy_decoder",
+        default="greedy",
+        help="greedy | beam (n-best CTC beam search; the posterior policy needs it)",
+    )
+    p.add_argument(
+        "--policy_tolerance",
+        type=float,
+        default=0.10,
+        help="dev choice: cheapest threshold with WER <= (1 + tol) x last exit's",
+    )
+    p.add_argument(
+        "--policy_timing",
+        default="chosen",
+        help="chosen | all: which thresholds get timed passes",
+    )
 
 
 def parse_args(argv) -> argparse.Namespace:
@@ -570,6 +767,7 @@ def parse_args(argv) -> argparse.Namespace:
         default=("exits",),
         help="comma-separated builders of benchmark.variants.VARIANT_BUILDERS",
     )
+    add_policy_args(p)
     p.add_argument("--batch_size", type=int, help="test batch size")
     p.add_argument("--max_utts", type=int, help="use only the first N utterances")
     p.add_argument("--output", help="report folder (default EXP/benchmark/<set>)")
@@ -583,6 +781,7 @@ def main(argv=None) -> int:
     if args.pop("no_gpu"):
         args["devices"] = "cpu"
     args["progressbar"] = not args.pop("no_progressbar")
+    args["policy_thresholds"] = dict(args["policy_thresholds"] or ())
     folder = args.pop("experiment_folder")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:

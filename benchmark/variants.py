@@ -4,10 +4,12 @@ A :class:`Variant` is one way of running the model on a batch,
 ``run(model, wavs, rel_lens) -> log_probs [B, T, V]``; by default there is one
 per exit of an early-exit model (exit ``k`` runs only the layers up to ``k``).
 
-Adding a variant (e.g. a dynamic exit policy): write such a function and
-register a builder ``builder(model) -> list of Variant`` in
+Adding a variant (e.g. a fixed layer-removal setting): write such a function
+and register a builder ``builder(model) -> list of Variant`` in
 :data:`VARIANT_BUILDERS`; :func:`measure_cost` (MACs and parameters) and the
 timed passes of :mod:`benchmark.passes` then treat it like the exits.
+Dynamic exit policies, whose thresholds must be chosen on dev first, have
+their own sweep in :mod:`benchmark.policy_sweep`.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def exit_variants(model) -> list[Variant]:
 
 
 VARIANT_BUILDERS: dict[str, Callable] = {"exits": exit_variants}
-"""Name -> ``builder(model) -> list of Variant``. Register dynamic exit
-policies, layer-removal settings, ... here."""
+"""Name -> ``builder(model) -> list of Variant``. Register fixed variants
+(layer-removal settings, ...) here."""
 
 
 def build_variants(model, names=("exits",)) -> list[Variant]:

@@ -3,7 +3,8 @@
 Dividing the waveform's length by ``f`` divides the frame rate of either
 encoder family by ``f`` (an SSL model's 50 Hz becomes 50/f Hz; a filterbank
 front-end's 100 Hz becomes 100/f Hz), and with it the encoder's cost.
-Three ways (Zaiem et al., arXiv 2303.06740), chosen by ``downsampling_method``:
+Three ways (Zaiem et al., arXiv 2303.06740), chosen by the YAML key
+``downsampling_method``:
 
 - ``signal``: resample 16 kHz -> 16000/f Hz (windowed-sinc low-pass, as
   ``torchaudio.functional.resample``). The result *is* audio at the lower rate:
@@ -12,24 +13,29 @@ Three ways (Zaiem et al., arXiv 2303.06740), chosen by ``downsampling_method``:
   ``Fbank``'s window and hop are in milliseconds: at the new rate its default
   10 ms hop still gives 100 frames per second (no saving); ``hop_length:
   10 * f`` keeps the hop at 160 samples of the original rate and divides the
-  frame rate by f;
+  frame rate by f (:func:`downsampled_fbank` does both);
 - ``conv``: a learned ``Conv1d`` (1 -> 1 channel, stride f, no padding);
 - ``avg``: average pooling (stride f, no padding);
-- ``none``: the waveform as it is.
+- ``none`` (or ``null``): the waveform as it is.
 
-``conv`` and ``avg`` also output a sequence that the next stage indexes like
-16 kHz samples ("16 kHz-like"): an SSL model's CNN is applied unchanged and
-simply yields fewer frames. Relative lengths (SpeechBrain's convention) stay
-valid up to a sample of rounding, so they are returned unchanged.
+``conv`` and ``avg`` also output ``16000 / f`` values per second of audio
+(an SSL model's CNN reads them as if they were 16 kHz audio and simply yields
+fewer frames; :func:`downsampled_fbank` treats them, like ``signal``, as audio
+at ``16000 / f`` Hz). Relative lengths (SpeechBrain's convention) stay valid
+up to a sample of rounding, so they are returned unchanged.
 
 At f >= 3 there can be fewer frames than CTC needs for an utterance's labels
 (character targets especially): :func:`check_ctc_feasible` says so by utterance
 instead of a silently zeroed or NaN loss, and :class:`UpsampledCTCHead` predicts
-``factor`` frames per encoder frame.
+several frames per encoder frame (YAML key ``ctc_upsampling``, see
+:func:`ctc_head`).
 """
 
 import torch
 import torchaudio
+from speechbrain.lobes.features import Fbank
+
+from modules.frontend import FeatureFrontend
 
 DOWNSAMPLING_METHODS = ("none", "signal", "conv", "avg")
 
@@ -93,12 +99,12 @@ class WaveformDownsampler(torch.nn.Module):
 
     Arguments
     ---------
-    method : str
-        ``none``, ``signal``, ``conv`` or ``avg`` (YAML key
+    method : str or None
+        ``none`` (or ``None``), ``signal``, ``conv`` or ``avg`` (YAML key
         ``downsampling_method``; see the module documentation).
     factor : int
         Downsampling factor, any integer >= 1 (``downsampling_factor``);
-        ignored by ``none``.
+        must be 1 with ``none``.
     kernel_size : int, optional
         Kernel length in samples for ``conv`` / ``avg``
         (``downsampling_kernel``); default :func:`default_kernel_size`;
@@ -118,21 +124,29 @@ class WaveformDownsampler(torch.nn.Module):
     (torch.Size([2, 7999]), [1.0, 0.5], 8000.0)
     >>> WaveformDownsampler("signal", 3)(torch.rand(1, 16000), torch.ones(1))[0].shape
     torch.Size([1, 5334])
+    >>> WaveformDownsampler(None, 1).method
+    'none'
     """
 
     def __init__(
         self, method, factor, kernel_size=None, sample_rate=16000, conv_init="lowpass"
     ):
         super().__init__()
-        if method not in DOWNSAMPLING_METHODS:
+        self.method = "none" if method is None else method
+        if self.method not in DOWNSAMPLING_METHODS:
             raise ValueError(
                 f"downsampling_method={method!r} is not known; choose one of "
-                f"{', '.join(DOWNSAMPLING_METHODS)}"
+                f"{', '.join(DOWNSAMPLING_METHODS)} (or null)"
             )
-        self.method = method
-        self.factor = 1 if method == "none" else check_factor(factor)
+        self.factor = check_factor(factor)
+        if self.method == "none" and self.factor != 1:
+            raise ValueError(
+                f"downsampling_factor={factor!r} has no effect with "
+                f"downsampling_method: {method}; choose signal, conv or avg, or "
+                "set downsampling_factor: 1"
+            )
         self.sample_rate = sample_rate
-        self.kernel_size = default_kernel_size(method, self.factor)
+        self.kernel_size = default_kernel_size(self.method, self.factor)
         if kernel_size is not None and self.kernel_size is not None:
             valid = isinstance(kernel_size, int) and not isinstance(kernel_size, bool)
             if not valid or kernel_size < 1:
@@ -177,6 +191,29 @@ class WaveformDownsampler(torch.nn.Module):
                 "raise min_duration"
             )
 
+    def check_min_duration(self, min_duration):
+        """Start-up check: the kernel fits utterances of ``min_duration`` s.
+
+        Example
+        -------
+        >>> WaveformDownsampler("conv", 4).check_min_duration(0.5)
+        >>> down = WaveformDownsampler("avg", 2, kernel_size=9000)
+        >>> down.check_min_duration(0.5)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: downsampling_kernel=9000 samples is longer than the shortest...
+        """
+        if self.kernel_size is None or min_duration is None:
+            return
+        samples = int(min_duration * self.sample_rate)
+        if self.kernel_size > samples:
+            raise ValueError(
+                f"downsampling_kernel={self.kernel_size} samples is longer than "
+                f"the shortest utterances allowed (min_duration={min_duration} s "
+                f"= {samples} samples); lower downsampling_kernel or raise "
+                "min_duration"
+            )
+
     def forward(self, wavs, rel_lens):
         """``(downsampled wavs [B, samples'], relative lengths unchanged)``."""
         if self.method == "none" or (self.method == "signal" and self.factor == 1):
@@ -185,6 +222,38 @@ class WaveformDownsampler(torch.nn.Module):
         if self.method == "signal":
             return torchaudio.functional.resample(wavs, self.factor, 1), rel_lens
         return self.layer(wavs.unsqueeze(1)).squeeze(1), rel_lens
+
+
+def downsampled_fbank(downsampler, hop_length=10, win_length=25, **fbank_options):
+    """SpeechBrain ``Fbank`` reading the output of ``downsampler``.
+
+    Its sample rate is the downsampled rate and its hop and window (in ms)
+    are multiplied by the factor, so that they still span 160 and 400 samples
+    of the output: the frame rate is divided by the factor (100/f frames per
+    second for the default 10 ms hop) and the FFT size is unchanged.
+
+    Arguments
+    ---------
+    downsampler : WaveformDownsampler
+        The downsampler in front of the filterbank (``none``: a plain Fbank).
+    hop_length, win_length : float
+        Hop and window in ms at the original rate.
+    **fbank_options
+        Other ``speechbrain.lobes.features.Fbank`` arguments (``n_mels``...).
+
+    Example
+    -------
+    >>> down = WaveformDownsampler("avg", 3)
+    >>> fbank = downsampled_fbank(down, n_mels=40)
+    >>> fbank(down(torch.rand(1, 16000), torch.ones(1))[0]).shape
+    torch.Size([1, 34, 40])
+    """
+    return Fbank(
+        sample_rate=downsampler.output_sample_rate,
+        hop_length=hop_length * downsampler.factor,
+        win_length=win_length * downsampler.factor,
+        **fbank_options,
+    )
 
 
 class DownsampledFrontend(torch.nn.Module):
@@ -217,6 +286,94 @@ class DownsampledFrontend(torch.nn.Module):
         return self.frontend(*self.downsampler(wavs, rel_lens))
 
 
+class DownsampledFeatureFrontend(FeatureFrontend):
+    """:class:`modules.frontend.FeatureFrontend` after a waveform downsampler.
+
+    Unlike wrapping the front-end in :class:`DownsampledFrontend`, this keeps
+    the front-end's parameter names, so that checkpoints of models without
+    downsampling (``none`` adds no parameter) load into it and back.
+
+    Arguments
+    ---------
+    downsampler : WaveformDownsampler
+        Applied to the waveforms first; build ``features`` with
+        :func:`downsampled_fbank` so that the frame rate drops with it.
+    **frontend_options
+        Arguments of :class:`modules.frontend.FeatureFrontend`.
+
+    Example
+    -------
+    >>> from speechbrain.processing.features import InputNormalization
+    >>> down = WaveformDownsampler("signal", 2)
+    >>> frontend = DownsampledFeatureFrontend(
+    ...     down,
+    ...     features=downsampled_fbank(down, n_mels=8),
+    ...     normalizer=InputNormalization(norm_type="sentence"),
+    ...     subsampler=torch.nn.Identity(),
+    ... )
+    >>> frontend(torch.rand(2, 16000), torch.tensor([1.0, 0.5])).shape
+    torch.Size([2, 51, 8])
+    """
+
+    def __init__(self, downsampler, **frontend_options):
+        super().__init__(**frontend_options)
+        self.downsampler = downsampler
+
+    def forward(self, wavs, rel_lens):
+        """Encoder input frames ``[B, T', D]`` of the downsampled waveforms."""
+        return super().forward(*self.downsampler(wavs, rel_lens))
+
+
+def ctc_upsampling_factor(ctc_upsampling):
+    """Output frames per encoder frame for the YAML key ``ctc_upsampling``.
+
+    ``False`` (or 1): none; ``True``: 2, the published setting; an integer
+    ``k >= 2``: ``k``.
+
+    Example
+    -------
+    >>> [ctc_upsampling_factor(v) for v in (False, True, 1, 3)]
+    [1, 2, 1, 3]
+    >>> ctc_upsampling_factor(1.5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ctc_upsampling=1.5 must be True, False or an integer >= 1 ...
+    """
+    if isinstance(ctc_upsampling, bool):
+        return 2 if ctc_upsampling else 1
+    if not isinstance(ctc_upsampling, int) or ctc_upsampling < 1:
+        raise ValueError(
+            f"ctc_upsampling={ctc_upsampling!r} must be True, False or an integer "
+            ">= 1 (output frames per encoder frame)"
+        )
+    return ctc_upsampling
+
+
+def ctc_head(input_size, vocab_size, ctc_upsampling=False):
+    """A CTC output layer: linear, or :class:`UpsampledCTCHead`.
+
+    Arguments
+    ---------
+    input_size : int
+        Width of the encoder output.
+    vocab_size : int
+        CTC output units, blank included.
+    ctc_upsampling : bool or int
+        See :func:`ctc_upsampling_factor`.
+
+    Example
+    -------
+    >>> ctc_head(8, 5)
+    Linear(in_features=8, out_features=5, bias=True)
+    >>> ctc_head(8, 5, ctc_upsampling=True).factor
+    2
+    """
+    factor = ctc_upsampling_factor(ctc_upsampling)
+    if factor == 1:
+        return torch.nn.Linear(input_size, vocab_size)
+    return UpsampledCTCHead(input_size, vocab_size, factor)
+
+
 class UpsampledCTCHead(torch.nn.Module):
     """CTC output layer predicting ``factor`` frames per encoder frame.
 
@@ -243,11 +400,7 @@ class UpsampledCTCHead(torch.nn.Module):
 
     def __init__(self, input_size, vocab_size, factor=2):
         super().__init__()
-        if not isinstance(factor, int) or factor < 1:
-            raise ValueError(
-                f"ctc_upsampling factor={factor!r} must be an integer >= 1"
-            )
-        self.factor = factor
+        self.factor = ctc_upsampling_factor(factor)
         self.vocab_size = vocab_size
         self.linear = torch.nn.Linear(input_size, factor * vocab_size)
 
@@ -313,6 +466,91 @@ def check_ctc_feasible(frame_lens, target_lens, ids, targets=None):
         raise ValueError(
             f"CTC is infeasible for utterance {'; '.join(short[:5])} "
             f"({len(short)} in the batch; CTC needs a frame per label plus one per "
-            "repeated label). Use the CTC upsampling head (UpsampledCTCHead) or a "
-            "lower downsampling_factor"
+            "repeated label). Set ctc_upsampling: True (or a larger integer) for "
+            "the CTC upsampling head (UpsampledCTCHead), or lower "
+            "downsampling_factor"
         )
+
+
+def check_ctc_batch(log_probs, rel_lens, tokens, token_rel_lens, ids):
+    """:func:`check_ctc_feasible` for one training batch of the recipes.
+
+    Arguments
+    ---------
+    log_probs : torch.Tensor
+        One exit's output ``[B, T, V]`` (every exit has the same ``T``).
+    rel_lens : torch.Tensor
+        Relative lengths of the utterances ``[B]``.
+    tokens : torch.Tensor
+        Padded targets ``[B, U]``.
+    token_rel_lens : torch.Tensor
+        Relative target lengths ``[B]``.
+    ids : sequence of str
+        Utterance ids.
+
+    Example
+    -------
+    >>> tokens = torch.tensor([[5, 6, 7], [5, 5, 0]])
+    >>> lens = torch.tensor([1.0, 2 / 3])
+    >>> check_ctc_batch(torch.zeros(2, 4, 9), torch.ones(2), tokens, lens, ["a", "b"])
+    >>> check_ctc_batch(
+    ...     torch.zeros(2, 2, 9), torch.ones(2), tokens, lens, ["a", "b"]
+    ... )  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: CTC is infeasible for utterance a: 2 output frames, 3 needed; b: ...
+    """
+    frames = torch.round(rel_lens * log_probs.shape[1]).long().tolist()
+    labels = torch.round(token_rel_lens * tokens.shape[1]).long().cpu()
+    check_ctc_feasible(frames, labels.tolist(), ids, tokens.cpu())
+
+
+def encoder_macs(model, wavs, rel_lens):
+    """MACs of the encoder layers alone in one forward pass of ``model``.
+
+    The downsampler, the feature front-end, the positional encodings and the
+    exit heads are excluded, so that the encoder's cost at downsampling factor
+    ``f`` can be compared with the baseline's (about ``1 / f`` of it, less
+    where attention's quadratic cost matters). The MACs are those of
+    :class:`benchmark.macs.MacCounter`, attributed to the layer modules.
+
+    Arguments
+    ---------
+    model : modules.early_exit.EarlyExitCTC
+        The model; all its layers are run (in eval mode, inference mode).
+    wavs : torch.Tensor
+        Waveforms ``[B, samples]``.
+    rel_lens : torch.Tensor
+        Relative lengths ``[B]``.
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> from speechbrain.lobes.models.transformer.Conformer import (
+    ...     ConformerEncoder,
+    ... )
+    >>> from modules.early_exit import EarlyExitCTC
+    >>> from modules.encoders import ConformerLayerStack
+    >>> enc = ConformerLayerStack(ConformerEncoder(1, 8, d_ffn=16, nhead=1))
+    >>> frontend = torch.nn.Linear(1, 8)
+    >>> model = EarlyExitCTC(lambda w, n: frontend(w[..., None]), enc, 8, 5)
+    >>> encoder_macs(model, torch.rand(1, 10), torch.ones(1)) > 0
+    True
+    """
+    from benchmark.macs import MacCounter
+
+    layers = {id(layer) for layer in model.encoder.layers}
+    names = {name for name, m in model.named_modules() if id(m) in layers}
+    counter = MacCounter(model, depth=max(n.count(".") for n in names) + 1)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), counter:
+            model(wavs, rel_lens)
+    finally:
+        counter.remove_hooks()
+        model.train(was_training)
+    return sum(counter.report().by_module.get(name, 0) for name in names)

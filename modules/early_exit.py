@@ -6,11 +6,18 @@ baseline recipe and every early-exit recipe share this component.
 Exits are numbered from 1 (the shallowest) to ``num_exits``; an exit is placed
 *after* a 1-based layer number. Asking for exit ``k`` runs the front-end and the
 layers up to exit ``k`` only: nothing above it is computed.
+
+The same component carries the model-level options of two efficiency
+techniques: CTC upsampling heads for a downsampled input
+(:mod:`modules.downsampling`) and layer removal (``keep_layers``; loading a
+trained full model into the shortened one is :mod:`modules.layer_removal`).
 """
 
 from dataclasses import dataclass
 
 import torch
+
+from modules.downsampling import ctc_head
 
 
 def resolve_exit_layers(num_layers, exit_every=None, exit_layers=None):
@@ -61,6 +68,37 @@ def resolve_exit_layers(num_layers, exit_every=None, exit_layers=None):
     return list(exit_layers)
 
 
+def kept_exit_layers(exit_layers, keep_layers):
+    """Exit layers after layer removal: those up to ``keep_layers``, plus one
+    at ``keep_layers`` (the output of the shortened model).
+
+    Arguments
+    ---------
+    exit_layers : list of int
+        Exit layers of the full model.
+    keep_layers : int
+        Layers kept (YAML key ``keep_layers``).
+
+    Returns
+    -------
+    list of int
+
+    Example
+    -------
+    >>> kept_exit_layers([2, 4, 6, 8], 4), kept_exit_layers([2, 4, 6, 8], 5)
+    ([2, 4], [2, 4, 5])
+    >>> kept_exit_layers([12], 6)
+    [6]
+    """
+    if not isinstance(keep_layers, int) or isinstance(keep_layers, bool):
+        raise ValueError(
+            f"keep_layers={keep_layers!r} must be an integer (the number of "
+            "layers to keep), or null to keep them all"
+        )
+    kept = [layer for layer in exit_layers if layer <= keep_layers]
+    return kept if keep_layers in kept else [*kept, keep_layers]
+
+
 @dataclass
 class ExitOutput:
     """What one exit produced.
@@ -102,6 +140,16 @@ class EarlyExitCTC(torch.nn.Module):
         Explicit exit positions (1-based layer numbers).
     shared_head : bool
         One head shared by all exits (wav2vec2-ee) instead of one per exit.
+    ctc_upsampling : bool or int
+        Every head predicts several frames per encoder frame
+        (:class:`modules.downsampling.UpsampledCTCHead`; ``True``: 2), for an
+        input downsampled so much that CTC lacks frames. ``False``: linear.
+    keep_layers : int, optional
+        Layer removal: keep only the first ``keep_layers`` layers of the
+        encoder; the exits above are dropped and the exit after layer
+        ``keep_layers`` (a new head if there was none) is the output. The
+        full layout stays in ``full_exit_layers``, to map the heads of a
+        checkpoint of the full model (:mod:`modules.layer_removal`).
 
     Example
     -------
@@ -119,6 +167,16 @@ class EarlyExitCTC(torch.nn.Module):
     [10, 10]
     >>> len(model(x, torch.ones(2), num_exits=1))
     1
+    >>> enc = ConformerLayerStack(
+    ...     ConformerEncoder(num_layers=4, d_model=32, d_ffn=64, nhead=4)
+    ... )
+    >>> short = EarlyExitCTC(
+    ...     frontend, enc, 32, 10, exit_every=2, ctc_upsampling=True, keep_layers=3
+    ... )
+    >>> short.exit_layers, short.full_exit_layers, enc.num_layers
+    ([2, 3], [2, 4], 3)
+    >>> [lp.shape[1] for lp in short(x, torch.ones(2))]
+    [14, 14]
     """
 
     def __init__(
@@ -130,16 +188,22 @@ class EarlyExitCTC(torch.nn.Module):
         exit_every=None,
         exit_layers=None,
         shared_head=False,
+        ctc_upsampling=False,
+        keep_layers=None,
     ):
         super().__init__()
         self.frontend = frontend
         self.encoder = encoder
-        self.exit_layers = resolve_exit_layers(
+        self.full_exit_layers = resolve_exit_layers(
             encoder.num_layers, exit_every, exit_layers
         )
+        self.exit_layers = self.full_exit_layers
+        if keep_layers is not None:
+            self.exit_layers = kept_exit_layers(self.full_exit_layers, keep_layers)
+            encoder.keep_first_layers(keep_layers)
         num_heads = 1 if shared_head else len(self.exit_layers)
         self.heads = torch.nn.ModuleList(
-            torch.nn.Linear(output_size, vocab_size) for _ in range(num_heads)
+            ctc_head(output_size, vocab_size, ctc_upsampling) for _ in range(num_heads)
         )
         self.shared_head = shared_head
 

@@ -22,8 +22,9 @@ class FeatureFrontend(torch.nn.Module):
         Convolutional subsampling, e.g.
         ``speechbrain.lobes.models.convolution.ConvolutionFrontEnd``, whose
         output ``[B, T', F', C]`` is flattened to ``[B, T', F' * C]``.
-    projection : torch.nn.Module
-        Maps the flattened subsampled features to the encoder width.
+    projection : torch.nn.Module, optional
+        Maps the flattened subsampled features to the encoder width (not
+        needed when the subsampler already outputs that width).
     augmenter : torch.nn.Module, optional
         Feature augmentation applied in training mode only, e.g. SpeechBrain's
         ``Augmenter`` over time/frequency masking and time warping. It must
@@ -52,12 +53,14 @@ class FeatureFrontend(torch.nn.Module):
     torch.Size([2, 26, 16])
     """
 
-    def __init__(self, features, normalizer, subsampler, projection, augmenter=None):
+    def __init__(
+        self, features, normalizer, subsampler, projection=None, augmenter=None
+    ):
         super().__init__()
         self.features = features
         self.normalizer = normalizer
         self.subsampler = subsampler
-        self.projection = projection
+        self.projection = projection or torch.nn.Identity()
         self.augmenter = augmenter
 
     def forward(self, wavs, rel_lens):

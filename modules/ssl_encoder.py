@@ -25,6 +25,11 @@ Hugging Face format (``config.json`` + ``model.safetensors`` or
 ``pytorch_model.bin``) with ``local_files_only=True``. Without a folder, a model
 with random weights is built from a configuration (tests, from-scratch runs).
 
+The pieces of the SSL recipe (``hparams/ssl_ctc_early_exit.yaml``) are here
+too: :class:`DNNHeadEarlyExitCTC` (exit heads of DNN blocks + a linear CTC
+layer), :func:`optimizer_with_ssl_lr` and :class:`ScaledNoamScheduler` (a
+lower learning rate for the pre-trained encoder than for the heads).
+
 Not reproduced from the Hugging Face forward: its SpecAugment-style masking of
 the projected features (``mask_time_prob``; augment the waveform or the frames
 instead) and the optional adapter (``add_adapter``, refused).
@@ -36,7 +41,9 @@ from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 import torch
+from speechbrain.nnet.schedulers import NoamScheduler
 
+from modules.early_exit import EarlyExitCTC
 from modules.encoders import EncoderState, LayerStack, padding_mask_from_lengths
 
 SSL_MODEL_TYPES = ("wav2vec2", "wavlm", "hubert")
@@ -307,11 +314,47 @@ class SSLEncoderState(EncoderState):
         (0 on valid keys, a large negative number on padded ones); ``None``
         when nothing is padded.
     position_bias : torch.Tensor or None
-        WavLM's relative position bias, computed by layer 0 and passed on.
+        WavLM's relative position bias ``[B * heads, T, T]``, computed by
+        layer 0 and passed on.
     """
 
     attention_mask: Optional[torch.Tensor] = None
     position_bias: Optional[torch.Tensor] = None
+
+    def select(self, rows):
+        """The state of the utterances at batch positions ``rows`` only.
+
+        Used by :func:`modules.dynamic_exit.select_utterances` when some
+        utterances of a batch have exited and the others go on.
+
+        Example
+        -------
+        >>> state = SSLEncoderState(
+        ...     torch.zeros(3, 4, 8),
+        ...     torch.zeros(3, 4, dtype=torch.bool),
+        ...     attention_mask=torch.zeros(3, 1, 1, 4),
+        ...     position_bias=torch.zeros(3 * 2, 4, 4),
+        ... )
+        >>> small = state.select(torch.tensor([2]))
+        >>> small.hidden.shape, small.attention_mask.shape, small.position_bias.shape
+        (torch.Size([1, 4, 8]), torch.Size([1, 1, 1, 4]), torch.Size([2, 4, 4]))
+        """
+        bias = self.position_bias
+        if bias is not None:
+            per_utterance = bias.view(self.hidden.shape[0], -1, *bias.shape[1:])
+            bias = per_utterance.index_select(0, rows).flatten(0, 1)
+        return SSLEncoderState(
+            self.hidden.index_select(0, rows),
+            _select_rows(self.padding_mask, rows),
+            self.pos_embs,
+            attention_mask=_select_rows(self.attention_mask, rows),
+            position_bias=bias,
+        )
+
+
+def _select_rows(tensor, rows):
+    """``tensor.index_select(0, rows)``, or ``None`` for ``None``."""
+    return None if tensor is None else tensor.index_select(0, rows)
 
 
 class SSLLayerStack(_Freezable, LayerStack):
@@ -438,7 +481,6 @@ def build_ssl_encoder(
     normalize_wav : bool, optional
         Normalise waveforms first; ``None`` follows the model
         (:func:`default_normalize_wav`).
-
     Returns
     -------
     SSLEncoder
@@ -463,3 +505,165 @@ def build_ssl_encoder(
     elif freeze_feature_extractor:
         frontend.freeze_feature_extractor()
     return SSLEncoder(frontend, stack, model.config.hidden_size)
+
+
+# --------------------------------------------------------------------------
+# Recipe pieces: DNN exit heads, a lower learning rate for the SSL encoder
+# --------------------------------------------------------------------------
+
+
+def build_dnn(input_size, num_blocks, neurons, dropout):
+    """``num_blocks`` x (Linear, LayerNorm, LeakyReLU, Dropout).
+
+    LayerNorm rather than the BatchNorm of SpeechBrain's SSL recipes: it
+    normalises each frame on its own, so that padded frames never enter the
+    statistics and an utterance's output does not depend on its batch.
+
+    Example
+    -------
+    >>> build_dnn(32, 2, 16, 0.1)(torch.rand(2, 5, 32)).shape
+    torch.Size([2, 5, 16])
+    >>> len(build_dnn(32, 0, 16, 0.1))
+    0
+    """
+    layers = []
+    for block in range(num_blocks):
+        layers += [
+            torch.nn.Linear(neurons if block else input_size, neurons),
+            torch.nn.LayerNorm(neurons),
+            torch.nn.LeakyReLU(),
+            torch.nn.Dropout(dropout),
+        ]
+    return torch.nn.Sequential(*layers)
+
+
+class DNNHeadEarlyExitCTC(EarlyExitCTC):
+    """:class:`~modules.early_exit.EarlyExitCTC` with DNN + linear exit heads.
+
+    Every head (or the one shared head) is :func:`build_dnn` followed by the
+    CTC output layer ``EarlyExitCTC`` builds, as in the published SSL
+    fine-tuning recipes. Parameter names: ``heads.<i>.0.*`` (DNN) and
+    ``heads.<i>.1.*`` (output layer).
+
+    Arguments
+    ---------
+    frontend, encoder, output_size, vocab_size
+        As for :class:`~modules.early_exit.EarlyExitCTC`.
+    dnn_blocks : int
+        DNN blocks before each output layer; 0 for a plain linear head.
+    dnn_neurons : int
+        Units of every block.
+    dnn_dropout : float
+        Dropout after every block.
+    **options
+        The other options of ``EarlyExitCTC`` (``exit_every``,
+        ``exit_layers``, ``shared_head``, ``ctc_upsampling``,
+        ``keep_layers``).
+
+    Example
+    -------
+    >>> frontend, stack, size = build_ssl_encoder(config_overrides=TINY_CONFIG)
+    >>> model = DNNHeadEarlyExitCTC(frontend, stack, size, 7, dnn_neurons=16)
+    >>> model.head(1)[1]
+    Linear(in_features=16, out_features=7, bias=True)
+    >>> [lp.shape for lp in model(torch.rand(1, 1600), torch.ones(1))]
+    [torch.Size([1, 159, 7])]
+    """
+
+    def __init__(
+        self,
+        frontend,
+        encoder,
+        output_size,
+        vocab_size,
+        dnn_blocks=1,
+        dnn_neurons=1024,
+        dnn_dropout=0.15,
+        **options,
+    ):
+        head_input = dnn_neurons if dnn_blocks else output_size
+        super().__init__(frontend, encoder, head_input, vocab_size, **options)
+        self.heads = torch.nn.ModuleList(
+            torch.nn.Sequential(
+                build_dnn(output_size, dnn_blocks, dnn_neurons, dnn_dropout), head
+            )
+            for head in self.heads
+        )
+
+
+def optimizer_with_ssl_lr(params, optimizer, ssl_modules, ssl_lr):
+    """An optimizer in which the SSL encoder has its own learning rate.
+
+    Used as ``opt_class`` in YAML (``!name:``; ``sb.Brain`` passes the
+    parameters): the published recipes fine-tune the pre-trained encoder at
+    a learning rate about 10 times lower than the new heads'.
+
+    Arguments
+    ---------
+    params : iterable of torch.nn.Parameter
+        Every parameter of the model.
+    optimizer : callable
+        ``optimizer(param_groups)``, e.g. ``!name:torch.optim.AdamW`` with
+        ``lr``: the learning rate of everything but the SSL encoder.
+    ssl_modules : list of torch.nn.Module
+        The SSL encoder (its front-end and its layer stack).
+    ssl_lr : float
+        Their learning rate.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+        Two parameter groups, the SSL encoder's second; each has an
+        ``lr_scale`` (its learning rate over the first group's), the ratio
+        that :class:`ScaledNoamScheduler` keeps.
+
+    Example
+    -------
+    >>> import functools
+    >>> head, ssl = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    >>> params = [*head.parameters(), *ssl.parameters()]
+    >>> adam = functools.partial(torch.optim.Adam, lr=1e-3)
+    >>> opt = optimizer_with_ssl_lr(params, adam, [ssl], ssl_lr=1e-4)
+    >>> [(len(g["params"]), g["lr"], g["lr_scale"]) for g in opt.param_groups]
+    [(2, 0.001, 1.0), (2, 0.0001, 0.1)]
+    """
+    ssl_ids = {id(p) for module in ssl_modules for p in module.parameters()}
+    params = list(params)
+    opt = optimizer(
+        [
+            {"params": [p for p in params if id(p) not in ssl_ids]},
+            {"params": [p for p in params if id(p) in ssl_ids], "lr": ssl_lr},
+        ]
+    )
+    for group in opt.param_groups:
+        group["lr_scale"] = group["lr"] / opt.defaults["lr"]
+    return opt
+
+
+class ScaledNoamScheduler(NoamScheduler):
+    """SpeechBrain's Noam schedule, times each parameter group's ``lr_scale``.
+
+    ``NoamScheduler`` gives every group the same learning rate; this keeps
+    the ratios set by :func:`optimizer_with_ssl_lr` (groups without
+    ``lr_scale`` follow the schedule as they are). Checkpointed like
+    ``NoamScheduler``.
+
+    Example
+    -------
+    >>> import functools
+    >>> head, ssl = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    >>> params = [*head.parameters(), *ssl.parameters()]
+    >>> adam = functools.partial(torch.optim.Adam, lr=1.0)
+    >>> opt = optimizer_with_ssl_lr(params, adam, [ssl], ssl_lr=0.1)
+    >>> scheduler = ScaledNoamScheduler(lr_initial=1.0, n_warmup_steps=2)
+    >>> _ = scheduler(opt)
+    >>> [round(group["lr"], 4) for group in opt.param_groups]
+    [0.5, 0.05]
+    """
+
+    def __call__(self, opt):
+        """Advance one step; return the first group's old and new rates."""
+        current_lr, lr = super().__call__(opt)
+        for group in opt.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        return current_lr, lr

@@ -14,6 +14,7 @@ SHARED_TINY = [
     "--output_neurons=48",
     "--n_warmup_steps=10",
     "--ckpt_interval_minutes=0",
+    "--benchmark=False",
 ]
 
 

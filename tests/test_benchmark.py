@@ -2,8 +2,9 @@
 
 A 4-layer Conformer with exits after layers 2 and 4 is trained for one epoch
 on the tiny built-in corpus (through ``train.py``, as a user would), then
-benchmarked once through the command line with small settings. The tests
-check the structure and internal consistency of the outputs, never timings.
+benchmarked once through the command line with small settings, two dynamic
+exit policies included. The tests check the structure and internal
+consistency of the outputs, never timings.
 """
 
 import csv
@@ -23,6 +24,7 @@ from benchmark.experiment import (
     load_split,
 )
 from benchmark.macs import count_parameters
+from benchmark.policy_report import POLICY_CSV_COLUMNS
 from benchmark.report import CSV_COLUMNS
 from benchmark.variants import (
     VARIANT_BUILDERS,
@@ -43,6 +45,12 @@ TINY_EXPERIMENT = [
 YAML = "conformer_ctc_baseline.yaml"
 ALPHAS, BETAS = (0.5, 1.0), (0.0, 1.0)
 REPEATS = 2
+# entropy < 1000 always holds: every utterance takes exit 1
+POLICY_ARGS = [
+    "--policies=entropy,similarity",
+    "--policy_thresholds=entropy=0.05,1000",
+    "--policy_thresholds=similarity=0.5",
+]
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +80,7 @@ def results(experiment):
             "--tune_max_utts=3",
             "--no_gpu",
             "--no_progressbar",
+            *POLICY_ARGS,
         ]
     )
     assert code == 0
@@ -226,9 +235,12 @@ def test_second_test_set_without_lm_and_aggregate(experiment, results, tmp_path)
         threads=1,
         devices="cpu",
         progressbar=False,
+        policies="none",
     )
     assert other["lm"] is None and other["variants"][0]["wer_lm"] is None
     assert any("LM passes skipped" in note for note in other["notes"])
+    assert other["policies"] is None
+    assert any("policies skipped: --policies none" in n for n in other["notes"])
     merged = aggregate.aggregate([experiment], tmp_path / "all")
     assert {r["test_set"] for r in merged["rows"]} == {"test-clean", "test-other"}
     assert len(merged["rows"]) == 4
@@ -277,3 +289,106 @@ def test_bad_options():
         run.Options(variants=("nope",))
     with pytest.raises(BenchmarkError, match="devices"):
         run.resolve_devices("tpu")
+
+
+# --------------------------------------------------------------------------
+# Dynamic exit policies
+# --------------------------------------------------------------------------
+
+
+def test_policy_rows_and_dev_choice(results):
+    section = results["policies"]
+    assert section["dev_set"] == results["dev_set"] == "dev-clean"
+    rows = section["rows"]
+    assert [(r["policy"], r["threshold"]) for r in rows] == [
+        ("entropy", 0.05),
+        ("entropy", 1000.0),
+        ("similarity", 0.5),
+    ]
+    reference = section["reference"]
+    limit = (1 + results["settings"]["policy_tolerance"]) * reference["dev"]["wer"]
+    for policy in ("entropy", "similarity"):
+        mine = [r for r in rows if r["policy"] == policy]
+        (chosen,) = [r for r in mine if r["chosen"]]
+        within = [r["dev"]["macs_per_audio_second"] for r in mine]
+        within = [c for c, r in zip(within, mine) if r["dev"]["wer"] <= limit]
+        assert chosen["meets_tolerance"] == bool(within)
+        if within:
+            assert chosen["dev"]["macs_per_audio_second"] == min(within)
+    for row in rows:
+        assert 2 <= row["test"]["mean_layers"] <= 4
+        counts = row["test"]["exit_counts"]
+        assert sum(counts.values()) == results["data"]["num_utts"]
+
+
+def test_policy_compute_is_counted_on_the_dynamic_forward(results):
+    exit1, exit2 = results["variants"]
+    section = results["policies"]
+    always = section["rows"][1]["test"]  # every utterance exits at exit 1
+    assert always["exit_counts"] == {"1": results["data"]["num_utts"]}
+    assert always["macs_per_audio_second"] == pytest.approx(
+        exit1["macs_per_audio_second"]
+    )
+    assert always["wer"] == pytest.approx(exit1["wer"])
+    reference = section["reference"]
+    assert reference["name"] == "exit2"
+    assert reference["test"]["wer"] == pytest.approx(exit2["wer"])
+    assert reference["test"]["macs_per_audio_second"] == pytest.approx(
+        exit2["macs_per_audio_second"]
+    )
+    for row in section["rows"]:
+        test = row["test"]
+        assert 0 < test["encoder_macs_per_audio_second"] < test["macs_per_audio_second"]
+        saving = 100 * (
+            1 - test["macs_per_audio_second"] / exit2["macs_per_audio_second"]
+        )
+        assert row["relative"]["mac_saving_pct"] == pytest.approx(saving)
+    assert section["rows"][1]["relative"]["mac_saving_pct"] > 0
+
+
+def test_chosen_policies_are_timed_with_lm(results):
+    cpu_s = results["policies"]["reference"]["test"]["cpu_s"]
+    assert (
+        cpu_s
+        == results["variants"][-1]["devices"]["cpu"]["greedy"]["total_s"]["median"]
+    )
+    for row in results["policies"]["rows"]:
+        test = row["test"]
+        if not row["chosen"]:
+            assert test["cpu_s"] is None and test["wer_lm"] is None
+            assert row["relative"]["time_saving_pct"] is None
+            continue
+        greedy = test["devices"]["cpu"]["greedy"]
+        assert len(greedy["total_s"]["values"]) == REPEATS
+        assert test["cpu_s"] == greedy["total_s"]["median"]
+        assert test["wer_lm"] is not None
+        assert test["lm_weights"]["tuned_on"] == "dev-clean"
+        assert row["relative"]["time_saving_pct"] == pytest.approx(
+            100 * (1 - test["cpu_s"] / cpu_s)
+        )
+
+
+def test_policy_report_csv_and_plot(results):
+    folder = results["output"]
+    assert os.path.getsize(os.path.join(folder, "policies_wer_vs_compute.png")) > 0
+    with open(os.path.join(folder, "policies.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == POLICY_CSV_COLUMNS
+    assert [r["variant"] for r in rows] == [
+        "exit2",
+        "entropy@0.05",
+        "entropy@1000",
+        "similarity@0.5",
+    ]
+    pareto = [p["pareto"] for p in results["policies"]["static"]]
+    pareto += [r["pareto"] for r in results["policies"]["rows"]]
+    assert any(pareto)
+    report = open(os.path.join(folder, "report.md")).read()
+    for text in (
+        "## Dynamic exit policies",
+        "### Chosen operating points",
+        "| exit2 (reference) |",
+        "Pareto front on test",
+        "![policies_wer_vs_compute](policies_wer_vs_compute.png)",
+    ):
+        assert text in report

@@ -125,3 +125,50 @@ def test_layer_removal_keeps_first_layers():
     assert model.encoder.num_layers == 4
     with pytest.raises(ValueError, match="keep_layers=5"):
         model.encoder.keep_first_layers(5)
+
+
+@pytest.mark.parametrize(
+    "exit_kwargs, keep, full, exits",
+    [
+        ({"exit_every": 2}, 4, [2, 4, 6], [2, 4]),
+        ({"exit_every": 2}, 3, [2, 4, 6], [2, 3]),
+        ({}, 2, [6], [2]),
+        ({"exit_every": 2, "shared_head": True}, 5, [2, 4, 6], [2, 4, 5]),
+    ],
+)
+def test_keep_layers_drops_the_exits_above(exit_kwargs, keep, full, exits):
+    model = make_model(num_layers=6, keep_layers=keep, **exit_kwargs)
+    assert model.exit_layers == exits and model.full_exit_layers == full
+    assert model.encoder.num_layers == keep
+    assert len(model.heads) == (1 if exit_kwargs.get("shared_head") else len(exits))
+    calls = count_layer_calls(model)
+    outputs = model(torch.rand(2, 5, D_MODEL), torch.ones(2))
+    assert len(outputs) == len(exits) and calls == list(range(keep))
+
+
+@pytest.mark.parametrize(
+    "keep, message",
+    [
+        (7, "keep_layers=7 is not possible: the encoder has 6 layers"),
+        (0, "keep_layers=0 is not possible"),
+        (2.5, "keep_layers=2.5 must be an integer"),
+        (True, "keep_layers=True must be an integer"),
+    ],
+)
+def test_bad_keep_layers_names_the_key(keep, message):
+    with pytest.raises(ValueError, match=message):
+        make_model(num_layers=6, exit_every=2, keep_layers=keep)
+
+
+@pytest.mark.parametrize("shared_head", [False, True])
+def test_ctc_upsampling_heads_on_every_exit(shared_head):
+    plain = make_model(num_layers=4, exit_every=2, shared_head=shared_head)
+    model = make_model(
+        num_layers=4, exit_every=2, shared_head=shared_head, ctc_upsampling=True
+    )
+    x, lens = torch.rand(2, 5, D_MODEL), torch.ones(2)
+    assert [lp.shape for lp in model(x, lens)] == [(2, 10, 11)] * 2
+    assert [lp.shape for lp in plain(x, lens)] == [(2, 5, 11)] * 2
+    assert model.exit_log_probs(x, lens, 1).shape == (2, 10, 11)
+    assert len(model.heads) == len(plain.heads)
+    assert all(head.factor == 2 for head in model.heads)

@@ -1,24 +1,34 @@
 """SSL encoders (wav2vec2, WavLM, HuBERT) as layer stacks, from tiny configs."""
 
 import doctest
+import functools
 import json
+import os
 
 import pytest
 import torch
+import yaml
+from speechbrain.nnet.schedulers import NoamScheduler
+from speechbrain.utils.checkpoints import Checkpointer
 
 transformers = pytest.importorskip("transformers")
 
 from modules import ssl_encoder  # noqa: E402
 from modules.downsampling import DownsampledFrontend, WaveformDownsampler  # noqa: E402
+from modules.dynamic_exit import dynamic_exit_forward  # noqa: E402
 from modules.early_exit import EarlyExitCTC  # noqa: E402
 from modules.ssl_encoder import (  # noqa: E402
     TINY_CONFIG,
+    DNNHeadEarlyExitCTC,
+    ScaledNoamScheduler,
     SSLFrontend,
     SSLLayerStack,
     build_from_config,
     build_ssl_encoder,
     normalize_waveforms,
+    optimizer_with_ssl_lr,
 )
+from tests.recipe_runs import ROOT  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Support for mismatched key_padding_mask:UserWarning"
@@ -123,6 +133,34 @@ def test_early_exit_k_runs_only_its_layers(model_type, exit_index, layers_run):
         assert model.exit_log_probs(wavs, rel_lens, exit_index).shape == (2, 159, 7)
     assert calls == layers_run
     assert [out.shape for out in outputs] == [(2, 159, 7)] * exit_index
+
+
+class ExitFirstUtteranceEarly:
+    """A dynamic exit policy: utterance 0 exits at exit 1, the rest later."""
+
+    history_size = 0
+
+    def decide(self, obs, history):
+        return obs.utterances == 0
+
+
+@pytest.mark.parametrize("model_type", ["wav2vec2", "wavlm"])
+def test_dynamic_exits_continue_with_the_remaining_utterances(model_type):
+    frontend, stack, size = build_ssl_encoder(
+        model_type=model_type,
+        config_overrides={**TINY_CONFIG, "num_hidden_layers": 4},
+    )
+    model = EarlyExitCTC(frontend, stack, size, vocab_size=7, exit_every=2).eval()
+    wavs, rel_lens, _ = padded_batch()
+    with torch.no_grad():
+        static = model(wavs, rel_lens)
+    result = dynamic_exit_forward(model, wavs, rel_lens, ExitFirstUtteranceEarly())
+    assert result.exit_index.tolist() == [1, 2]
+    torch.testing.assert_close(result.log_probs[0], static[0][0])
+    short = slice(0, SHORT_FRAMES)  # the padded utterance goes on alone
+    torch.testing.assert_close(
+        result.log_probs[1, short], static[1][1, short], atol=1e-5, rtol=1e-5
+    )
 
 
 def test_saved_model_loads_back_with_identical_outputs(tmp_path):
@@ -246,6 +284,126 @@ def test_layer_removal_keeps_outputs_of_remaining_layers():
     assert stack.num_layers == 2
     with torch.no_grad():
         torch.testing.assert_close(stack(frontend(wavs, rel_lens), rel_lens), before)
+
+
+def dnn_head_model(**options):
+    frontend, stack, size = build_ssl_encoder(
+        config_overrides={**TINY_CONFIG, "num_hidden_layers": 4}
+    )
+    return DNNHeadEarlyExitCTC(frontend, stack, size, 7, exit_every=2, **options)
+
+
+@pytest.mark.parametrize("shared_head", [False, True])
+def test_dnn_heads_per_exit_or_shared(shared_head):
+    model = dnn_head_model(dnn_blocks=2, dnn_neurons=24, shared_head=shared_head)
+    assert len(model.heads) == (1 if shared_head else 2)
+    assert (model.head(1) is model.head(2)) == shared_head
+    dnn, output = model.head(1)
+    assert [m.weight.shape for m in dnn if isinstance(m, torch.nn.Linear)] == [
+        (24, 32),
+        (24, 24),
+    ]
+    assert output.weight.shape == (7, 24)
+    wavs, rel_lens, _ = padded_batch()
+    log_probs = model.eval()(wavs, rel_lens)
+    assert [lp.shape for lp in log_probs] == [(2, 159, 7)] * 2
+    torch.testing.assert_close(log_probs[0].exp().sum(-1), torch.ones(2, 159))
+
+
+def test_dnn_heads_without_blocks_with_upsampling_and_layer_removal():
+    model = dnn_head_model(dnn_blocks=0, ctc_upsampling=True, keep_layers=3)
+    assert model.exit_layers == [2, 3] and model.encoder.num_layers == 3
+    dnn, output = model.head(2)
+    assert len(dnn) == 0 and output.linear.weight.shape == (14, 32)
+    wavs, rel_lens, _ = padded_batch()
+    calls = count_layer_calls(model.encoder)
+    assert model.eval().exit_log_probs(wavs, rel_lens, 2).shape == (2, 318, 7)
+    assert calls == [0, 1, 2]
+
+
+def two_group_optimizer(lr=1.0, ssl_lr=0.1):
+    head, ssl = torch.nn.Linear(3, 2), torch.nn.Linear(3, 3)
+    params = [*ssl.parameters(), *head.parameters()]
+    adam = functools.partial(torch.optim.AdamW, lr=lr)
+    return optimizer_with_ssl_lr(params, adam, [ssl], ssl_lr), head, ssl
+
+
+def test_ssl_parameters_get_their_own_learning_rate():
+    opt, head, ssl = two_group_optimizer()
+    head_group, ssl_group = opt.param_groups
+    assert {id(p) for p in head_group["params"]} == {id(p) for p in head.parameters()}
+    assert {id(p) for p in ssl_group["params"]} == {id(p) for p in ssl.parameters()}
+    assert (head_group["lr"], ssl_group["lr"]) == (1.0, 0.1)
+    scheduler = ScaledNoamScheduler(lr_initial=1.0, n_warmup_steps=4)
+    noam = NoamScheduler(lr_initial=1.0, n_warmup_steps=4)
+    plain = torch.optim.SGD(head.parameters(), lr=1.0)
+    for _ in range(6):
+        scheduler(opt), noam(plain)
+        expected = plain.param_groups[0]["lr"]
+        assert head_group["lr"] == pytest.approx(expected)
+        assert ssl_group["lr"] == pytest.approx(0.1 * expected)
+
+
+def test_learning_rate_ratio_survives_a_checkpoint(tmp_path):
+    opt, _, _ = two_group_optimizer(lr=0.002, ssl_lr=0.0005)
+    scheduler = ScaledNoamScheduler(lr_initial=0.002, n_warmup_steps=4)
+    for _ in range(3):
+        scheduler(opt)
+    checkpointer = Checkpointer(tmp_path, {"opt": opt, "noam": scheduler})
+    checkpointer.save_checkpoint()
+    new_opt, _, _ = two_group_optimizer(lr=0.002, ssl_lr=0.0005)
+    new_scheduler = ScaledNoamScheduler(lr_initial=0.002, n_warmup_steps=4)
+    Checkpointer(
+        tmp_path, {"opt": new_opt, "noam": new_scheduler}
+    ).recover_if_possible()
+    assert new_scheduler.n_steps == 3
+    assert [g["lr_scale"] for g in new_opt.param_groups] == [1.0, 0.25]
+    scheduler(opt), new_scheduler(new_opt)
+    assert [g["lr"] for g in new_opt.param_groups] == [
+        g["lr"] for g in opt.param_groups
+    ]
+
+
+def load_recipe(**overrides):
+    from hyperpyyaml import load_hyperpyyaml
+
+    overrides = {"ssl_source": None, "output_folder": "unused", **overrides}
+    with open(os.path.join(ROOT, "hparams", "ssl_ctc_early_exit.yaml")) as fin:
+        return load_hyperpyyaml(fin, yaml.safe_dump(overrides))
+
+
+def test_recipe_yaml_options():
+    hparams = load_recipe(
+        ssl_model_type="wavlm",
+        ssl_config_overrides={**TINY_CONFIG, "num_hidden_layers": 6},
+        ssl_freeze=True,
+        keep_layers=4,
+        shared_head=True,
+        dnn_neurons=16,
+        downsampling_method="avg",
+        downsampling_factor=2,
+    )
+    model = hparams["model"]
+    assert model.encoder.relative_bias  # WavLM
+    assert model.exit_layers == [2, 4] and len(model.heads) == 1
+    assert isinstance(model.frontend.downsampler.layer, torch.nn.AvgPool1d)
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    assert all(p.requires_grad for p in model.heads.parameters())
+    opt = hparams["opt_class"](model.parameters())
+    assert [g["lr"] for g in opt.param_groups] == [hparams["lr"], hparams["ssl_lr"]]
+    wavs, rel_lens, _ = padded_batch()
+    assert model.eval()(wavs, rel_lens)[0].shape == (2, 78, 32)
+
+
+def test_recipe_yaml_default_is_wav2vec2_base_shaped():
+    model = load_recipe()["model"]
+    ssl = model.encoder
+    assert ssl.num_layers == 12 and model.exit_layers == [2, 4, 6, 8, 10, 12]
+    assert ssl.layers[0].attention.k_proj.weight.shape == (768, 768)
+    assert len(model.frontend.frontend.feature_extractor.conv_layers) == 7
+    assert model.head(6)[1].weight.shape == (32, 1024)
+    cnn = model.frontend.frontend.feature_extractor
+    assert not any(p.requires_grad for p in cnn.parameters())
 
 
 def test_usable_from_yaml():

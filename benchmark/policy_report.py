@@ -1,0 +1,247 @@
+"""Report of the dynamic exit policies: Markdown section, CSV and plot.
+
+Reads the ``policies`` entry of ``results.json`` (written by
+:func:`benchmark.run.benchmark_policies`): the last exit as ``reference``,
+one row per ``(policy, threshold)`` with its ``dev`` and ``test``
+measurements, and the static exits (``static``) as reference points.
+
+Examples
+--------
+>>> pct(-12.345)
+'-12.3'
+>>> pct(None)
+'-'
+"""
+
+from __future__ import annotations
+
+from benchmark.formatting import human, number, pyplot, table_row
+
+POLICY_CSV_COLUMNS = [
+    "experiment", "test_set", "dev_set", "mode", "variant", "policy", "threshold",
+    "chosen", "meets_tolerance", "pareto", "dev_wer", "dev_mean_layers",
+    "dev_macs_per_audio_second", "wer", "wer_lm", "mean_exit", "mean_layers",
+    "exit_counts", "macs_per_batch", "macs_per_audio_second",
+    "encoder_macs_per_audio_second", "cpu_s", "gpu_s", "mac_saving_pct",
+    "encoder_mac_saving_pct", "time_saving_pct", "gpu_time_saving_pct",
+    "wer_change_pct", "wer_lm_change_pct",
+]  # fmt: skip
+"""Columns of ``policies.csv`` (one row per policy and threshold, after the
+last exit's reference row; times in seconds for the whole test set)."""
+
+
+def pct(value) -> str:
+    """A percentage with one decimal; ``-`` for None."""
+    return number(value, 1)
+
+
+def exit_counts_text(counts: dict) -> str:
+    """``{1: 30, 3: 2}`` -> ``"1:30 3:2"`` (utterances per exit)."""
+    return " ".join(
+        f"{k}:{v}" for k, v in sorted(counts.items(), key=lambda i: int(i[0]))
+    )
+
+
+def _flat(results: dict, row: dict, policy: str, threshold) -> dict:
+    """One ``policies.csv`` row from a policy row or the reference."""
+    dev, test = row["dev"], row["test"]
+    flat = {
+        "experiment": results["experiment_name"],
+        "test_set": results["test_set"],
+        "dev_set": results["policies"]["dev_set"],
+        "mode": results["settings"]["policy_mode"],
+        "variant": row["name"],
+        "policy": policy,
+        "threshold": threshold,
+        "chosen": row.get("chosen"),
+        "meets_tolerance": row.get("meets_tolerance"),
+        "pareto": row.get("pareto"),
+        "dev_wer": dev["wer"],
+        "dev_mean_layers": dev["mean_layers"],
+        "dev_macs_per_audio_second": dev["macs_per_audio_second"],
+        "exit_counts": exit_counts_text(test["exit_counts"]),
+        **(row.get("relative") or {}),
+    }
+    for key in POLICY_CSV_COLUMNS:
+        if key not in flat:
+            flat[key] = test.get(key)
+    return flat
+
+
+def policy_flat_rows(results: dict) -> list[dict]:
+    """The last exit (reference), then one flat row per policy point."""
+    section = results["policies"]
+    reference = dict(section["reference"])
+    reference["pareto"] = next(
+        (p["pareto"] for p in section["static"] if p["name"] == reference["name"]),
+        None,
+    )
+    rows = [_flat(results, reference, None, None)]
+    for row in section["rows"]:
+        rows.append(_flat(results, row, row["policy"], row["threshold"]))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------
+
+CHOSEN_HEADER = [
+    "policy", "threshold", "dev WER %", "WER %", "WER+LM %", "mean exit layer",
+    "MACs / audio s", "encoder MACs / audio s", "CPU s", "MAC saving %",
+    "time saving %", "WER change %", "WER+LM change %",
+]  # fmt: skip
+
+ALL_HEADER = [
+    "policy", "threshold", "chosen", "Pareto", "dev WER %", "dev mean layer",
+    "WER %", "mean exit layer", "utterances per exit", "MACs / audio s",
+    "encoder MACs / audio s", "MAC saving %", "WER change %", "CPU s",
+    "time saving %",
+]  # fmt: skip
+
+
+def _chosen_cells(r: dict) -> list:
+    """Cells of a flat row in the chosen-points table."""
+    return [
+        number(r["dev_wer"]),
+        number(r["wer"]),
+        number(r["wer_lm"]),
+        number(r["mean_layers"]),
+        human(r["macs_per_audio_second"]),
+        human(r["encoder_macs_per_audio_second"]),
+        number(r["cpu_s"]),
+        pct(r.get("mac_saving_pct")),
+        pct(r.get("time_saving_pct")),
+        pct(r.get("wer_change_pct")),
+        pct(r.get("wer_lm_change_pct")),
+    ]
+
+
+def chosen_table(flat: list[dict]) -> list[str]:
+    """The dev-chosen point of every policy, then the reference last exit."""
+    lines = [table_row(CHOSEN_HEADER), table_row(["---"] * len(CHOSEN_HEADER))]
+    for r in flat[1:]:
+        if r["chosen"]:
+            mark = "" if r["meets_tolerance"] else " (†)"
+            cells = [f"**{r['policy']}**", f"**{r['threshold']:g}**{mark}"]
+            lines.append(table_row(cells + _chosen_cells(r)))
+    ref = flat[0]
+    lines.append(table_row([f"{ref['variant']} (reference)", "-", *_chosen_cells(ref)]))
+    return lines
+
+
+def all_table(flat: list[dict]) -> list[str]:
+    """Every policy and threshold on test, chosen ones in bold."""
+    lines = [table_row(ALL_HEADER), table_row(["---"] * len(ALL_HEADER))]
+    for r in flat[1:]:
+        bold = "**" if r["chosen"] else ""
+        cells = [
+            f"{bold}{r['policy']}{bold}",
+            f"{bold}{r['threshold']:g}{bold}",
+            "**yes**" if r["chosen"] else "",
+            "yes" if r["pareto"] else "",
+            number(r["dev_wer"]),
+            number(r["dev_mean_layers"]),
+            number(r["wer"]),
+            number(r["mean_layers"]),
+            r["exit_counts"],
+            human(r["macs_per_audio_second"]),
+            human(r["encoder_macs_per_audio_second"]),
+            pct(r["mac_saving_pct"]),
+            pct(r["wer_change_pct"]),
+            number(r["cpu_s"]),
+            pct(r["time_saving_pct"]),
+        ]
+        lines.append(table_row(cells))
+    return lines
+
+
+def _intro(results: dict) -> list[str]:
+    """How the thresholds were chosen and what the columns mean."""
+    section, s = results["policies"], results["settings"]
+    ref = section["reference"]
+    timed = "every threshold" if s["policy_timing"] == "all" else "chosen thresholds"
+    return [
+        f"Thresholds are chosen on `{section['dev_set']}` ({section['dev_utts']} "
+        f"utterances) and applied to `{results['test_set']}`, never tuned on it: "
+        "per policy, the cheapest threshold (MACs per audio second on dev) whose "
+        f"dev WER is at most {1 + s['policy_tolerance']:.2f} x the last exit's "
+        f"({ref['name']}: {ref['dev']['wer']:.2f} % on dev); (†): no threshold "
+        "of the grid met that, the most accurate one is shown. Mode: "
+        f"{s['policy_mode']}; policy decoder: {s['policy_decoder']}.",
+        "",
+        "Every (policy, threshold) really runs the dynamic forward, which stops "
+        "computing each utterance at its exit. MACs are counted on that pass: "
+        "front-end, the layers each utterance ran and every exit head the policy "
+        "read; encoder MACs are the layers alone. WER is greedy (WER+LM, with "
+        "LM weights tuned on dev, for the chosen points when the LM is on). "
+        f"CPU s: timed passes as for the exits (median of {s['repeats']}), for "
+        f"the {timed} only (`policy_timing={s['policy_timing']}`). Savings "
+        f"and WER changes are relative to {ref['name']} on test.",
+    ]
+
+
+def policy_section(results: dict) -> list[str]:
+    """The ``## Dynamic exit policies`` section of ``report.md``."""
+    lines = ["## Dynamic exit policies", ""]
+    if not results.get("policies"):
+        return lines + ["Not run (see notes)."]
+    flat = policy_flat_rows(results)
+    front = [p["name"] for p in results["policies"]["static"] if p["pareto"]]
+    front += [r["variant"] for r in flat[1:] if r["pareto"]]
+    lines += _intro(results)
+    lines += ["", "### Chosen operating points", ""] + chosen_table(flat)
+    lines += ["", f"### All thresholds ({results['test_set']})", ""]
+    lines += all_table(flat)
+    lines += ["", "Pareto front on test (WER vs MACs / audio s, policies and "]
+    lines[-1] += f"static exits together): {', '.join(front)}."
+    return lines
+
+
+# --------------------------------------------------------------------------
+# Plot
+# --------------------------------------------------------------------------
+
+
+def _front_line(ax, points) -> None:
+    """The Pareto front as a step line, its points circled."""
+    front = sorted((p["macs_per_audio_second"] / 1e9, p["wer"]) for p in points)
+    xs, ys = zip(*front)
+    ax.step(xs, ys, where="post", color="grey", lw=1, alpha=0.6, zorder=1)
+    ax.scatter(xs, ys, s=160, facecolors="none", edgecolors="red", lw=1.2,
+               label="Pareto front", zorder=4)  # fmt: skip
+
+
+def plot_policies(results: dict, path) -> str:
+    """Test WER against GMACs per audio second: one curve per policy (its
+    dev-chosen threshold as a star), the static exits as black squares and
+    the Pareto front of all points circled."""
+    plt = pyplot()
+    section = results["policies"]
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    for policy in dict.fromkeys(r["policy"] for r in section["rows"]):
+        rows = [r for r in section["rows"] if r["policy"] == policy]
+        rows.sort(key=lambda r: r["test"]["macs_per_audio_second"])
+        x = [r["test"]["macs_per_audio_second"] / 1e9 for r in rows]
+        (line,) = ax.plot(x, [r["test"]["wer"] for r in rows], "o-", ms=4, label=policy)
+        for r, xi in zip(rows, x):
+            if r["chosen"]:
+                ax.plot(xi, r["test"]["wer"], "*", ms=14, color=line.get_color(),
+                        markeredgecolor="black", zorder=5)  # fmt: skip
+    static = section["static"]
+    xs = [p["macs_per_audio_second"] / 1e9 for p in static]
+    ax.plot(xs, [p["wer"] for p in static], "ks--", ms=5, lw=0.8, label="static exits")
+    for p, xi in zip(static, xs):
+        ax.annotate(p["name"], (xi, p["wer"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")  # fmt: skip
+    points = [r["test"] for r in section["rows"] if r["pareto"]]
+    _front_line(ax, points + [p for p in static if p["pareto"]])
+    ax.set_xlabel("GMACs per second of audio (counted on the dynamic forward)")
+    ax.set_ylabel("WER %")
+    ax.set_title(f"Exit policies on {results['test_set']} (star: chosen on dev)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
