@@ -171,6 +171,20 @@ class Batch:
     words: list
 
 
+class BatchedUtterances:
+    """Mixin for holders of a ``batches`` list of :class:`Batch`."""
+
+    @property
+    def ids(self):
+        """Utterance ids in batch order."""
+        return [i for b in self.batches for i in b.ids]
+
+    @property
+    def references(self):
+        """Reference word lists in batch order."""
+        return [w for b in self.batches for w in b.words]
+
+
 def _dataset(csv: Path, max_utts=None):
     """The manifest's dataset, ``max_utts`` of it spread evenly, sorted by
     duration, yielding ``id``, ``sig`` and ``wrd``."""

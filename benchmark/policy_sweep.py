@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from benchmark.decoding import word_error_rate
-from benchmark.experiment import BenchmarkError, audio_seconds
+from benchmark.experiment import BatchedUtterances, BenchmarkError, audio_seconds
 from benchmark.macs import run_and_count
 from benchmark.report import DEVICE_KEYS
 from benchmark.variants import Variant, VariantModule
@@ -177,7 +177,7 @@ def check_policy_options(opts) -> dict:
 
 
 @dataclass
-class EvalSet:
+class EvalSet(BatchedUtterances):
     """A split in memory: batches, reference words, audio duration.
 
     Attributes
@@ -190,16 +190,6 @@ class EvalSet:
 
     name: str
     batches: list
-
-    @property
-    def ids(self):
-        """Utterance ids in batch order."""
-        return [i for b in self.batches for i in b.ids]
-
-    @property
-    def references(self):
-        """Reference word lists in batch order."""
-        return [w for b in self.batches for w in b.words]
 
     @property
     def audio_s(self):

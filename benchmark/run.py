@@ -65,6 +65,7 @@ import torch
 
 from benchmark import decoding
 from benchmark.experiment import (
+    BatchedUtterances,
     BenchmarkError,
     Experiment,
     audio_seconds,
@@ -222,7 +223,7 @@ class Options:
 
 
 @dataclass
-class Context:
+class Context(BatchedUtterances):
     """What every variant's benchmark shares.
 
     Attributes
@@ -268,16 +269,6 @@ class Context:
     fixed_weights: dict | None = None
     policy_dev: EvalSet | None = None
     notes: list = field(default_factory=list)
-
-    @property
-    def ids(self):
-        """Test utterance ids in batch order."""
-        return [i for b in self.batches for i in b.ids]
-
-    @property
-    def references(self):
-        """Reference word lists in batch order."""
-        return [w for b in self.batches for w in b.words]
 
     def wer(self, hypotheses) -> float:
         """Test-set WER of ``hypotheses`` (batch order)."""
