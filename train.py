@@ -26,7 +26,7 @@ from modules.data import (
     prepare_data,
     train_loader_kwargs,
 )
-from modules.downsampling import WaveformDownsampler, check_ctc_batch
+from modules.downsampling import WaveformDownsampler
 from modules.exit_training import (
     build_loss_from_hparams,
     check_train_exits,
@@ -36,19 +36,6 @@ from modules.layer_removal import configure_layer_removal
 from modules.wer_report import write_wer_summary
 
 logger = logging.getLogger(__name__)
-
-
-class CTCBrain(EarlyExitCTCBrain):
-    """:class:`EarlyExitCTCBrain` that refuses a training batch CTC cannot
-    align (too few frames after downsampling) instead of a zero loss."""
-
-    def compute_objectives(self, predictions, batch, stage):
-        """Check the batch's frame counts, then the exit loss."""
-        if stage == sb.Stage.TRAIN:
-            exit_log_probs, wav_lens = predictions
-            tokens, token_lens = batch.tokens
-            check_ctc_batch(exit_log_probs[0], wav_lens, tokens, token_lens, batch.id)
-        return super().compute_objectives(predictions, batch, stage)
 
 
 def load_hparams(argv):
@@ -105,7 +92,7 @@ def main(argv):
     hparams["tokenizer"] = build_tokenizer(hparams)
     train_set, dev_set, tests = build_datasets(hparams, hparams["tokenizer"])
 
-    brain = CTCBrain(
+    brain = EarlyExitCTCBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,

@@ -14,6 +14,7 @@ import torch
 from speechbrain.decoders import ctc_greedy_decode
 from speechbrain.processing.features import InputNormalization
 
+from modules.downsampling import check_ctc_batch
 from modules.wer_report import write_transcripts
 
 
@@ -43,6 +44,11 @@ class EarlyExitCTCBrain(sb.Brain):
         """Exit loss; at valid/test time also greedy decoding of every exit."""
         exit_log_probs, wav_lens = predictions
         tokens, token_lens = batch.tokens
+        if stage == sb.Stage.TRAIN:
+            # A batch CTC cannot align (too few frames after downsampling)
+            # stops training with an error naming the utterance, instead of
+            # a silent zero loss.
+            check_ctc_batch(exit_log_probs[0], wav_lens, tokens, token_lens, batch.id)
         teacher_log_probs = None
         if stage == sb.Stage.TRAIN and self.teacher is not None:
             with torch.no_grad():

@@ -149,7 +149,7 @@ def configure_layer_removal(hparams):
     path = hparams.get("init_from_checkpoint")
     if path is not None:
         init_from_checkpoint(hparams["model"], path, hparams.get("normalizer"))
-    elif hparams.get("keep_layers") is not None:
+    elif hparams.get("keep_layers") is not None and not hparams.get("ssl_source"):
         logger.warning(
             "keep_layers=%s without init_from_checkpoint: the kept layers are "
             "trained from scratch",
