@@ -58,3 +58,30 @@ class AtomicCheckpointer(Checkpointer):
         for folder in self.checkpoints_dir.iterdir():
             if (folder / (METAFNAME + PARTIAL_SUFFIX)).exists():
                 shutil.rmtree(folder)
+
+
+def resolve_checkpoint(path, key="init_from_checkpoint"):
+    """The checkpoint folder of ``path``: itself, or its best (min dev WER).
+
+    Example
+    -------
+    >>> resolve_checkpoint("/no/such/folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: init_from_checkpoint=/no/such/folder does not exist; ...
+    """
+    if not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"{key}={path} does not exist; give an experiment's save folder or "
+            "one of its checkpoint folders (save/CKPT+...)"
+        )
+    if os.path.exists(os.path.join(path, "model.ckpt")):
+        return path
+    best = Checkpointer(path).find_checkpoint(min_key="WER")
+    if best is None:
+        raise FileNotFoundError(
+            f"{key}={path} holds no checkpoint with a dev WER (no model.ckpt, "
+            "no end-of-epoch CKPT+* folder); train that experiment for an epoch "
+            "first, give one CKPT+* folder, or fix the path"
+        )
+    return str(best.path)

@@ -21,8 +21,8 @@ import copy
 import os
 
 import torch
-from speechbrain.utils.checkpoints import Checkpointer
 
+from modules.checkpoints import resolve_checkpoint
 from modules.losses import LOSS_CLASSES, build_exit_loss
 
 TEACHER_LOSSES = ("pseudo_kd", "dynamic_kd", "logit_kd")
@@ -59,25 +59,6 @@ def check_train_exits(hparams, num_exits):
     return train_exits
 
 
-def resolve_teacher_checkpoint(path):
-    """Folder of the checkpoint to load: ``path`` itself or its best one."""
-    if not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"kd_teacher_checkpoint={path} does not exist; give a checkpoint "
-            "folder (save/CKPT+...) or an experiment's save folder, or null "
-            "for the online teacher"
-        )
-    if os.path.exists(os.path.join(path, "model.ckpt")):
-        return path
-    best = Checkpointer(path).find_checkpoint(min_key="WER")
-    if best is None:
-        raise FileNotFoundError(
-            f"kd_teacher_checkpoint={path} holds no checkpoint (no model.ckpt, "
-            "no CKPT+* folder); train the teacher first or fix the path"
-        )
-    return str(best.path)
-
-
 def load_frozen_teacher(hparams, model):
     """A frozen copy of ``model`` with the teacher checkpoint's weights.
 
@@ -92,7 +73,7 @@ def load_frozen_teacher(hparams, model):
             f"{hparams.get('loss_name')!r} uses no teacher; use one of "
             f"{', '.join(TEACHER_LOSSES)} or set kd_teacher_checkpoint: null"
         )
-    folder = resolve_teacher_checkpoint(path)
+    folder = resolve_checkpoint(path, key="kd_teacher_checkpoint")
     teacher = copy.deepcopy(model)
     state = torch.load(os.path.join(folder, "model.ckpt"), map_location="cpu")
     try:

@@ -21,36 +21,10 @@ import logging
 import os
 
 import torch
-from speechbrain.utils.checkpoints import Checkpointer
+
+from modules.checkpoints import resolve_checkpoint
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_checkpoint(path, key="init_from_checkpoint"):
-    """The checkpoint folder of ``path``: itself, or its best (min dev WER).
-
-    Example
-    -------
-    >>> resolve_checkpoint("/no/such/folder")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    FileNotFoundError: init_from_checkpoint=/no/such/folder does not exist; ...
-    """
-    if not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"{key}={path} does not exist; give an experiment's save folder or "
-            "one of its checkpoint folders (save/CKPT+...)"
-        )
-    if os.path.exists(os.path.join(path, "model.ckpt")):
-        return path
-    best = Checkpointer(path).find_checkpoint(min_key="WER")
-    if best is None:
-        raise FileNotFoundError(
-            f"{key}={path} holds no checkpoint with a dev WER (no model.ckpt, "
-            "no end-of-epoch CKPT+* folder); train that experiment for an epoch "
-            "first, give one CKPT+* folder, or fix the path"
-        )
-    return str(best.path)
 
 
 def source_key(model, key):
