@@ -35,11 +35,7 @@
 # rerun one (with more EPOCHS, say).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-if [[ -z "${PYTHON:-}" ]]; then
-    PYTHON=python3
-    [[ -x .venv/bin/python ]] && PYTHON=.venv/bin/python
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.sh"
 YAML=${YAML:-hparams/conformer_ctc_baseline.yaml}
 TECHNIQUES=${TECHNIQUES:-signal conv avg}
 FACTORS=${FACTORS:-2 3 4}
@@ -53,29 +49,17 @@ if [[ -n "${CORPUS:-}" ]]; then common+=("--synthetic_corpus=$CORPUS"); fi
 if [[ -n "${EPOCHS:-}" ]]; then common+=("--number_of_epochs=$EPOCHS"); fi
 EXTRA=("$@")
 
-# run_experiment NAME OVERRIDE...: train + test + benchmark into $OUT/NAME.
-run_experiment() {
-    local name=$1 folder="$OUT/$1"
-    shift
-    if [[ -e "$folder/SWEEP_DONE" ]]; then
-        echo "downsampling sweep: $folder is complete, skipped"
-        return
-    fi
-    echo "downsampling sweep: $folder"
-    "$PYTHON" train.py "$YAML" "--output_folder=$folder" \
-        "--experiment_name=downsampling_$name" "${common[@]}" "$@" "${EXTRA[@]}"
-    touch "$folder/SWEEP_DONE"
-}
-
 experiments=(none)
-run_experiment none --downsampling_method=none --downsampling_factor=1
+run_experiment downsampling "$OUT/none" downsampling_none \
+    --downsampling_method=none --downsampling_factor=1
 for technique in $TECHNIQUES; do
     for factor in $FACTORS; do
         upsampling=False
         if [[ "$UPSAMPLE_FROM" != never && "$factor" -ge "$UPSAMPLE_FROM" ]]; then
             upsampling=True
         fi
-        run_experiment "${technique}_x$factor" "--downsampling_method=$technique" \
+        run_experiment downsampling "$OUT/${technique}_x$factor" \
+            "downsampling_${technique}_x$factor" "--downsampling_method=$technique" \
             "--downsampling_factor=$factor" "--ctc_upsampling=$upsampling"
         experiments+=("${technique}_x$factor")
     done

@@ -42,11 +42,7 @@
 # aggregate when it has benchmark results (python -m benchmark.run SOURCE).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-if [[ -z "${PYTHON:-}" ]]; then
-    PYTHON=python3
-    [[ -x .venv/bin/python ]] && PYTHON=.venv/bin/python
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.sh"
 YAML=${YAML:-hparams/conformer_ctc_early_exit.yaml}
 OUT=${OUT:-results/layer_removal}
 SOURCE=${SOURCE:-$OUT/source}
@@ -59,23 +55,14 @@ common=(--benchmark=True "--benchmark_options=$BENCHMARK_OPTIONS")
 if [[ -n "${CORPUS:-}" ]]; then common+=("--synthetic_corpus=$CORPUS"); fi
 EXTRA=("$@")
 
-# run_experiment FOLDER NAME EPOCHS OVERRIDE...: train + test + benchmark.
-run_experiment() {
-    local folder=$1 name=$2 epochs=$3
-    shift 3
-    if [[ -e "$folder/SWEEP_DONE" ]]; then
-        echo "layer-removal sweep: $folder is complete, skipped"
-        return
-    fi
-    echo "layer-removal sweep: $folder"
-    local run=("--output_folder=$folder" "--experiment_name=$name")
-    if [[ -n "$epochs" ]]; then run+=("--number_of_epochs=$epochs"); fi
-    "$PYTHON" train.py "$YAML" "${run[@]}" "${common[@]}" "$@" "${EXTRA[@]}"
-    touch "$folder/SWEEP_DONE"
+# epochs_override EPOCHS: --number_of_epochs=EPOCHS, or nothing when empty.
+epochs_override() {
+    if [[ -n "$1" ]]; then echo "--number_of_epochs=$1"; fi
 }
 
 if [[ "$SOURCE" == "$OUT/source" ]]; then
-    run_experiment "$SOURCE" layer_removal_source "${SOURCE_EPOCHS:-}"
+    run_experiment layer-removal "$SOURCE" layer_removal_source \
+        $(epochs_override "${SOURCE_EPOCHS:-}")
 fi
 experiments=()
 if compgen -G "$SOURCE/benchmark/*/results.json" >/dev/null; then
@@ -85,7 +72,8 @@ else
         "the aggregate (python -m benchmark.run $SOURCE adds them)"
 fi
 for keep in $KEEP_LAYERS; do
-    run_experiment "$OUT/keep$keep" "layer_removal_keep$keep" "${EPOCHS:-}" \
+    run_experiment layer-removal "$OUT/keep$keep" "layer_removal_keep$keep" \
+        $(epochs_override "${EPOCHS:-}") \
         "--keep_layers=$keep" "--init_from_checkpoint=$SOURCE/save" \
         "${finetune[@]}"
     experiments+=("$OUT/keep$keep")
