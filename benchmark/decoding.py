@@ -216,16 +216,45 @@ class LMDecoder:
         ]
 
 
+def end_scoring_beam_searcher(**kwargs):
+    """SpeechBrain's ``CTCBeamSearcher`` that adds the LM's end-of-sentence
+    score when a hypothesis is finished.
+
+    SpeechBrain's ``finalize_decoding`` scores the last word without
+    ``is_eos`` (pyctcdecode, which it was adapted from, passes it), so
+    ``P(</s> | last words)`` never enters the ranking: hypotheses that stop
+    mid-phrase are not penalised. Measured on the built-in corpus (last exit
+    of the early-exit demo model, test-clean, 4-gram, beam 20): 32.02 % WER
+    without the end score, pyctcdecode 31.67 %.
+    """
+    from speechbrain.decoders.ctc import CTCBeamSearcher
+
+    class EndScoringCTCBeamSearcher(CTCBeamSearcher):
+        scoring_end = False
+
+        def finalize_decoding(self, *args, is_end=False, **kw):
+            self.scoring_end = is_end
+            try:
+                return super().finalize_decoding(*args, is_end=is_end, **kw)
+            finally:
+                self.scoring_end = False
+
+        def get_lm_beams(self, beams, lm_scores, partial_scores, is_eos=False):
+            is_eos = is_eos or self.scoring_end
+            return super().get_lm_beams(beams, lm_scores, partial_scores, is_eos)
+
+    return EndScoringCTCBeamSearcher(**kwargs)
+
+
 class SpeechBrainLMDecoder(LMDecoder):
     """SpeechBrain's ``CTCBeamSearcher`` + KenLM (pyctcdecode's defaults for
     pruning: tokens below log-prob -5 and beams 10 below the best are pruned,
-    history pruned to the LM order)."""
+    history pruned to the LM order), with the LM's end-of-sentence score
+    added (:func:`end_scoring_beam_searcher`)."""
 
     def build(self):
         """``CTCBeamSearcher`` with the KenLM model and unigrams."""
-        from speechbrain.decoders.ctc import CTCBeamSearcher
-
-        return CTCBeamSearcher(
+        return end_scoring_beam_searcher(
             blank_index=self.blank_index,
             vocab_list=self.labels,
             kenlm_model_path=self.lm_path,

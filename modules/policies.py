@@ -146,15 +146,32 @@ class ExitObservation:
         return self._log_probs
 
     @property
+    def output_valid(self):
+        """``valid`` at the frame rate of :attr:`log_probs`, ``[b, T']``.
+
+        A CTC-upsampling head emits ``k`` outputs per encoder frame
+        (``T' = k T``); each frame's validity is repeated ``k`` times.
+        """
+        frames, outputs = self.valid.shape[1], self.log_probs.shape[1]
+        if outputs == frames:
+            return self.valid
+        if outputs % frames:
+            raise ValueError(
+                f"exit {self.index}: the head emits {outputs} frames for "
+                f"{frames} encoder frames; expected a whole multiple"
+            )
+        return self.valid.repeat_interleave(outputs // frames, dim=1)
+
+    @property
     def lengths(self):
-        """Valid frames per utterance, ``[b]``."""
-        return self.valid.sum(1)
+        """Valid output frames per utterance (of :attr:`log_probs`), ``[b]``."""
+        return self.output_valid.sum(1)
 
     @property
     def transcripts(self):
         """Greedy CTC transcripts (token ids, blank 0), computed once."""
         if self._transcripts is None:
-            rel_lens = self.lengths / self.valid.shape[1]
+            rel_lens = self.lengths / self.log_probs.shape[1]
             self._transcripts = greedy_ctc_decode(self.log_probs, rel_lens)
         return self._transcripts
 
@@ -307,7 +324,7 @@ class EntropyPolicy(ExitPolicy):
     def criterion(self, obs, history):
         """Mean over valid frames of ``-sum_v p log p``."""
         entropy = torch.special.entr(obs.log_probs.exp()).sum(-1)
-        return masked_mean(entropy, obs.valid)
+        return masked_mean(entropy, obs.output_valid)
 
 
 class ConfidencePolicy(ExitPolicy):
@@ -328,7 +345,7 @@ class ConfidencePolicy(ExitPolicy):
 
     def criterion(self, obs, history):
         """Mean over valid frames of ``max_v p``."""
-        return masked_mean(obs.log_probs.max(-1).values.exp(), obs.valid)
+        return masked_mean(obs.log_probs.max(-1).values.exp(), obs.output_valid)
 
 
 class SimilarityPolicy(ExitPolicy):

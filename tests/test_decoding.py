@@ -173,3 +173,24 @@ def test_resolve_lm_errors(tmp_path):
         resolve_lm(str(bogus), None, None)
     with pytest.raises(LMError, match="--lm PATH"):
         resolve_lm("auto", str(tmp_path / "no-corpus"), str(tmp_path / "cache"))
+
+
+def test_end_of_sentence_score_decides_a_trailing_word(tmp_path):
+    """'A' is always followed by 'DOG' in the LM text, so a hypothesis ending
+    in 'A' must lose once P(</s> | ... A) is counted, although the acoustics
+    prefer it and P(A | CAT SAT) is as high as P(</s> | CAT SAT)."""
+    from speechbrain.decoders.ctc import CTCBeamSearcher
+
+    text = tmp_path / "text.txt"
+    text.write_text("THE CAT SAT A DOG\n" * 10 + "THE CAT SAT\n" * 10)
+    lm = str(build_lm(text, tmp_path / "lm.arpa", order=3, tool="python", binary=None))
+    log_probs = torch.cat([cat_or_hat(-0.4)[:-1], frames({"▁A": 0.8}, {})])
+    weights = dict(alpha=1.0, beta=0.0, beam_size=16)
+    for backend in sorted(DECODERS):
+        decoder = DECODERS[backend](LABELS, lm, **weights)
+        assert decoder.decode(log_probs.unsqueeze(0), torch.ones(1)) == [REFERENCE]
+    plain = CTCBeamSearcher(
+        blank_index=BLANK, vocab_list=LABELS, kenlm_model_path=lm, alpha=1.0, beta=0.0
+    )
+    without_end = plain.decode_log_probs(log_probs.numpy(), log_probs.shape[0])
+    assert without_end[0].text.split() == REFERENCE + ["A"]

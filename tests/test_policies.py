@@ -437,3 +437,31 @@ def test_policy_variant_records_exits_for_the_benchmark():
     assert summary["exit_counts"] == {1: 1, 2: 1, 3: 1, 5: 1}
     variant.reset()
     assert variant.summary() == {"utterances": 0}
+
+
+def test_upsampling_head_outputs_use_valid_frames_at_their_rate():
+    """A CTC-upsampling head emits 2 outputs per encoder frame: the valid
+    mask is repeated, so padding stays out of the criterion and lengths."""
+    confident, uniform = [0.9, 0.1], [0.5, 0.5]
+    log_probs = torch.tensor([[confident, confident, uniform, uniform]]).log()
+    valid = torch.tensor([[True, False]])
+    obs = observation(log_probs, valid, hidden=torch.zeros(1, 2, 2))
+    assert obs.lengths.tolist() == [2]
+    confidence = build_policy("confidence", 0.5).criterion(obs, [])
+    torch.testing.assert_close(confidence, torch.tensor([0.9]))
+
+
+@pytest.mark.parametrize("name", ["entropy", "confidence", "patience", "posterior"])
+def test_policies_run_on_an_upsampling_model(name):
+    model = make_model(ctc_upsampling=True)
+    x, lens = make_batch()
+    beam = {"decoder": "beam", "topk": 3, "beam_size": 4}
+    policy = build_policy(
+        name, 1 if name == "patience" else 0.5, **(beam if name == "posterior" else {})
+    )
+    result = dynamic_exit_forward(model, x, lens, policy)
+    exits = static_exits(model, x, lens)
+    assert result.log_probs.shape[1] == 2 * x.shape[1]
+    for i, n in enumerate(valid_frames(lens, x.shape[1])):
+        static = exits[int(result.exit_index[i]) - 1].log_probs[i, : 2 * n]
+        torch.testing.assert_close(result.log_probs[i, : 2 * n], static)
