@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from benchmark.formatting import number
 from benchmark.report import (
     CSV_COLUMNS,
     RESULT_HEADER,
@@ -80,14 +81,73 @@ def machine_line(result: dict) -> str:
     return f"{m['cpu']}, {result['settings']['threads']} threads, GPU {m['gpu']}"
 
 
-def aggregate_report(results: list[dict], rows: list[dict]) -> str:
-    """Markdown: one table over all experiments, then the machines."""
+def _ratio(value, reference):
+    return None if value is None or not reference else value / reference
+
+
+def last_exit_rows(rows: list[dict]) -> dict:
+    """``{(experiment, test set): row}`` of each experiment's deepest variant."""
+    last = {}
+    for row in rows:
+        key = (row["experiment"], row["test_set"])
+        if key not in last or (row["layer"] or 0) >= (last[key]["layer"] or 0):
+            last[key] = row
+    return last
+
+
+def baseline_checks(results: list[dict], rows: list[dict], baseline: str) -> list:
+    """Markdown lines checking every experiment against ``baseline``.
+
+    Per experiment and test set (deepest exit of each): encoder MACs as a
+    fraction of the baseline's, next to ``1 / f`` for a downsampling factor
+    ``f`` (and whether it is within 5 % of it), the CPU time ratio and the WER
+    change. Front-ends and heads are left out of the encoder MACs
+    (:func:`benchmark.macs.encoder_macs`).
+    """
+    labels = dict(zip(_labels(results), results))
+    if baseline not in labels:
+        raise AggregateError(f"--baseline {baseline}: not one of {sorted(labels)}")
+    last = last_exit_rows(rows)
+    header = [
+        "experiment", "test set", "factor", "encoder MACs / baseline", "1 / f",
+        "within 5 % of 1 / f", "CPU s / baseline", "WER %", "WER change % rel.",
+    ]  # fmt: skip
+    lines = ["", f"## Checks against `{baseline}`", "", table_row(header)]
+    lines.append(table_row(["---"] * len(header)))
+    for (label, test_set), row in last.items():
+        reference = last.get((baseline, test_set))
+        if label == baseline or reference is None:
+            continue
+        efficiency = labels[label].get("efficiency") or {}
+        factor = efficiency.get("downsampling_factor") or 1
+        macs = _ratio(
+            row["encoder_macs_per_audio_second"],
+            reference["encoder_macs_per_audio_second"],
+        )
+        wer = _ratio(row["wer"], reference["wer"])
+        close = None if macs is None or factor == 1 else abs(macs * factor - 1) <= 0.05
+        cells = [
+            label, test_set, factor, number(macs, 3),
+            number(1 / factor, 3) if factor != 1 else "-",
+            "-" if close is None else ("yes" if close else "no"),
+            number(_ratio(row["cpu_s"], reference["cpu_s"]), 3), number(row["wer"]),
+            "-" if wer is None else f"{100 * (wer - 1):+.1f}",
+        ]  # fmt: skip
+        lines.append(table_row(cells))
+    return lines
+
+
+def aggregate_report(results: list[dict], rows: list[dict], baseline=None) -> str:
+    """Markdown: one table over all experiments, the checks against the
+    baseline (when named), then the machines."""
     header = ["experiment", "test set", "variant", *RESULT_HEADER]
     lines = ["# Benchmark summary", "", table_row(header)]
     lines.append(table_row(["---"] * len(header)))
     for r in rows:
         cells = [r["experiment"], r["test_set"], r["variant"], *result_cells(r)]
         lines.append(table_row(cells))
+    if baseline is not None:
+        lines += baseline_checks(results, rows, baseline)
     machines = {machine_line(r) for r in results}
     lines += ["", "## Machines", ""]
     lines += [
@@ -103,9 +163,10 @@ def aggregate_report(results: list[dict], rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def aggregate(paths, output) -> dict:
+def aggregate(paths, output, baseline=None) -> dict:
     """Merge the results named by ``paths`` into ``output``; return the
-    merged ``results.json`` content."""
+    merged ``results.json`` content. ``baseline``: the experiment the others
+    are checked against (:func:`baseline_checks`)."""
     files = find_results(paths)
     results = [json.loads(f.read_text(encoding="utf-8")) for f in files]
     rows = merged_rows(results)
@@ -119,7 +180,7 @@ def aggregate(paths, output) -> dict:
     merged = {"sources": [str(f) for f in files], "rows": rows, "runs": results}
     with open(output / "results.json", "w", encoding="utf-8") as handle:
         json.dump(merged, handle, indent=2, default=str)
-    report = aggregate_report(results, rows)
+    report = aggregate_report(results, rows, baseline)
     (output / "report.md").write_text(report, encoding="utf-8")
     return merged
 
@@ -132,9 +193,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("paths", nargs="+", help="experiment or results folders")
     parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument(
+        "--baseline",
+        help="experiment name the others are checked against (encoder MACs "
+        "vs 1 / downsampling factor, CPU time, WER)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        aggregate(args.paths, args.output)
+        aggregate(args.paths, args.output, args.baseline)
     except AggregateError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -442,6 +442,25 @@ def count_macs(model: torch.nn.Module, *inputs, **kwargs) -> MacReport:
     return run_and_count(model, *inputs, **kwargs)[1]
 
 
+def encoder_macs(report: MacReport, prefix: str = "") -> int:
+    """MACs of the encoder alone: the total less the front-end's (feature
+    extraction, downsampling, subsampling) and the exit heads'.
+
+    ``report`` must break MACs down at least to ``<prefix>frontend`` and
+    ``<prefix>heads.<n>`` (``depth=2`` for a bare early-exit model, 3 inside a
+    wrapper whose attribute ``prefix`` names it, e.g. ``"model."``).
+
+    Examples
+    --------
+    >>> report = MacReport(100, {}, {"frontend": 30, "heads.0": 5, "encoder": 65})
+    >>> encoder_macs(report)
+    65
+    """
+    modules = report.by_module
+    heads = sum(v for k, v in modules.items() if k.startswith(prefix + "heads."))
+    return report.total - modules.get(prefix + "frontend", 0) - heads
+
+
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (shared parameters counted once).
 

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from benchmark.decoding import word_error_rate
 from benchmark.experiment import BatchedUtterances, BenchmarkError, audio_seconds
-from benchmark.macs import run_and_count
+from benchmark.macs import encoder_macs, run_and_count
 from benchmark.report import DEVICE_KEYS
 from benchmark.variants import Variant, VariantModule
 from modules.dynamic_exit import PolicyVariant
@@ -232,13 +232,6 @@ def policy_points(opts, blank_index=0) -> list[PolicyPoint]:
     return points
 
 
-def encoder_macs(report, prefix="model.") -> int:
-    """MACs of the encoder layers: all but the front-end's and the heads'."""
-    by_module = report.by_module
-    heads = sum(v for k, v in by_module.items() if k.startswith(prefix + "heads."))
-    return report.total - by_module.get(prefix + "frontend", 0) - heads
-
-
 def exit_statistics(variant, num_utts) -> dict:
     """Mean exit, mean layers run and utterances per exit of the last pass."""
     if isinstance(variant.run, PolicyVariant):
@@ -285,7 +278,7 @@ def measure_point(model, variant, split, decode, progressbar=False) -> dict:
     for batch in tqdm(split.batches, disable=not progressbar, desc=desc):
         log_probs, report = run_and_count(module, batch.wavs, batch.rel_lens, depth=3)
         hyps.extend(decode(log_probs, batch.rel_lens))
-        macs, encoder = macs + report.total, encoder + encoder_macs(report)
+        macs, encoder = macs + report.total, encoder + encoder_macs(report, "model.")
     audio = split.audio_s
     return {
         "wer": word_error_rate(split.ids, hyps, split.references),

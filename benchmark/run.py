@@ -505,6 +505,14 @@ def add_lm_decoder(ctx: Context) -> None:
         )
 
 
+EFFICIENCY_KEYS = (
+    "num_layers", "keep_layers", "downsampling_method", "downsampling_factor",
+    "ctc_upsampling",
+)  # fmt: skip
+"""YAML keys recorded in ``results.json`` (``efficiency``) for the sweeps'
+checks (:func:`benchmark.aggregate.baseline_checks`)."""
+
+
 def describe(ctx: Context, threads: int) -> dict:
     """Everything but the per-variant rows of ``results.json``."""
     hp, opts = ctx.exp.hparams, ctx.opts
@@ -514,7 +522,7 @@ def describe(ctx: Context, threads: int) -> dict:
         lm = {
             **asdict(ctx.lm),
             "vocabulary": len(unigrams) if unigrams else None,
-            "decoder": "speechbrain.decoders.ctc.CTCBeamSearcher",
+            "decoder": "speechbrain.decoders.ctc.CTCBeamSearcher + end score",
             "beam_size": opts.beam_size,
         }
     return {
@@ -537,6 +545,7 @@ def describe(ctx: Context, threads: int) -> dict:
             "inference_mode": True,
         },
         "machine": machine_facts(),
+        "efficiency": {key: hp.get(key) for key in EFFICIENCY_KEYS},
         "lm": lm,
         "notes": ctx.notes,
     }

@@ -21,7 +21,7 @@ from functools import partial
 import torch
 from tqdm import tqdm
 
-from benchmark.macs import count_macs
+from benchmark.macs import count_macs, encoder_macs
 
 
 @dataclass
@@ -158,17 +158,21 @@ def measure_cost(model, variant, batches, audio_s, progressbar=False) -> dict:
     Returns
     -------
     dict
-        ``params``, ``macs_per_batch`` (mean), ``macs_per_audio_second`` and
-        ``macs_total``.
+        ``params``, ``macs_per_batch`` (mean), ``macs_per_audio_second``,
+        ``macs_total`` and ``encoder_macs_per_audio_second`` (front-end and
+        heads excluded, :func:`benchmark.macs.encoder_macs`).
     """
     module = VariantModule(model, variant).eval()
-    macs = []
+    macs, encoder = [], 0
     desc = f"{variant.name} MACs"
     for batch in tqdm(batches, dynamic_ncols=True, disable=not progressbar, desc=desc):
-        macs.append(count_macs(module, batch.wavs, batch.rel_lens).total)
+        report = count_macs(module, batch.wavs, batch.rel_lens, depth=3)
+        macs.append(report.total)
+        encoder += encoder_macs(report, "model.")
     return {
         "params": used_parameters(module, batches[0].wavs, batches[0].rel_lens),
         "macs_per_batch": sum(macs) / len(macs),
         "macs_per_audio_second": sum(macs) / audio_s,
         "macs_total": sum(macs),
+        "encoder_macs_per_audio_second": encoder / audio_s,
     }

@@ -506,13 +506,12 @@ def check_ctc_batch(log_probs, rel_lens, tokens, token_rel_lens, ids):
 
 
 def encoder_macs(model, wavs, rel_lens):
-    """MACs of the encoder layers alone in one forward pass of ``model``.
+    """MACs of the encoder alone in one forward pass of ``model``.
 
-    The downsampler, the feature front-end, the positional encodings and the
-    exit heads are excluded, so that the encoder's cost at downsampling factor
-    ``f`` can be compared with the baseline's (about ``1 / f`` of it, less
-    where attention's quadratic cost matters). The MACs are those of
-    :class:`benchmark.macs.MacCounter`, attributed to the layer modules.
+    The downsampler, the feature front-end and the exit heads are excluded
+    (:func:`benchmark.macs.encoder_macs`), so that the encoder's cost at
+    downsampling factor ``f`` can be compared with the baseline's (about
+    ``1 / f`` of it, less where attention's quadratic cost matters).
 
     Arguments
     ---------
@@ -540,17 +539,6 @@ def encoder_macs(model, wavs, rel_lens):
     >>> encoder_macs(model, torch.rand(1, 10), torch.ones(1)) > 0
     True
     """
-    from benchmark.macs import MacCounter
+    from benchmark import macs
 
-    layers = {id(layer) for layer in model.encoder.layers}
-    names = {name for name, m in model.named_modules() if id(m) in layers}
-    counter = MacCounter(model, depth=max(n.count(".") for n in names) + 1)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode(), counter:
-            model(wavs, rel_lens)
-    finally:
-        counter.remove_hooks()
-        model.train(was_training)
-    return sum(counter.report().by_module.get(name, 0) for name in names)
+    return macs.encoder_macs(macs.count_macs(model, wavs, rel_lens, depth=2))

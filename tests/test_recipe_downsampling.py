@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from benchmark import aggregate
 from tests.recipe_runs import ROOT, SHARED_TINY, run, train_command
 
 SCRIPTS = os.path.join(ROOT, "recipes", "LibriSpeech")
@@ -79,6 +80,24 @@ def test_downsampling_sweep_aggregates_every_experiment(downsampling):
     for line in ("downsampling_method: avg", "downsampling_factor: 2"):
         assert line in text
     assert "ctc_upsampling: true" in text.lower()
+
+
+def test_downsampling_report_checks_encoder_macs_against_the_baseline(downsampling):
+    out, _ = downsampling
+    rows = aggregated_rows(out)
+    encoder = {
+        name: float(rows[name, "exit2"]["encoder_macs_per_audio_second"])
+        for name in ("downsampling_none", "downsampling_avg_x2")
+    }
+    ratio = encoder["downsampling_avg_x2"] / encoder["downsampling_none"]
+    # linear in frames, plus attention's quadratic term: 1/f^2 < ratio <= 1/f
+    assert 1 / 4 < ratio <= 1.05 / 2
+    with open(os.path.join(out, "aggregate", "report.md")) as fin:
+        report = fin.read()
+    assert "## Checks against `downsampling_none`" in report
+    assert f"| downsampling_avg_x2 | test-clean | 2 | {ratio:.3f} | 0.500 |" in report
+    unknown = [os.path.join(out, "none"), "--output", os.path.join(out, "x")]
+    assert aggregate.main(unknown + ["--baseline", "nope"]) == 2
 
 
 def test_rerun_skips_complete_experiments(corpus, downsampling):

@@ -66,4 +66,4 @@ for technique in $TECHNIQUES; do
 done
 
 "$PYTHON" -m benchmark.aggregate "${experiments[@]/#/$OUT/}" \
-    --output "$OUT/aggregate"
+    --output "$OUT/aggregate" --baseline downsampling_none
