@@ -160,6 +160,8 @@ class Options:
     policy_timing : str
         Time the dev-chosen thresholds only (``"chosen"``) or every
         threshold (``"all"``, greedy passes; LM passes stay chosen-only).
+    policy_lm : bool
+        LM passes (WER+LM, CPU+LM time) for the dev-chosen thresholds.
     batch_size : int, optional
         Test batch size (default: the YAML's ``test_dataloader_opts``).
     max_utts : int, optional
@@ -195,6 +197,7 @@ class Options:
     policy_decoder: str = "greedy"
     policy_tolerance: float = 0.10
     policy_timing: str = "chosen"
+    policy_lm: bool = True
     policy_grid: dict = field(init=False, default_factory=dict)
     batch_size: int | None = None
     max_utts: int | None = None
@@ -620,7 +623,8 @@ def benchmark_policies(ctx: Context, rows: list) -> dict | None:
     reference["test"].update(timing_fields((known or static)[-1]))
     for point, row in zip(points, policy_rows):
         timed = row["chosen"] or opts.policy_timing == "all"
-        measured = time_point(ctx, point.variant, row["chosen"]) if timed else None
+        with_lm = row["chosen"] and opts.policy_lm
+        measured = time_point(ctx, point.variant, with_lm) if timed else None
         row["test"].update(measured or timing_fields({}))
     return {
         "dev_set": ctx.policy_dev.name,
@@ -718,6 +722,12 @@ def add_policy_args(p: argparse.ArgumentParser) -> None:
         "--policy_timing",
         default="chosen",
         help="chosen | all: which thresholds get timed passes",
+    )
+    p.add_argument(
+        "--no_policy_lm",
+        dest="policy_lm",
+        action="store_false",
+        help="no LM passes for the chosen policy thresholds",
     )
 
 

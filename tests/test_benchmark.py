@@ -392,3 +392,24 @@ def test_policy_report_csv_and_plot(results):
         "![policies_wer_vs_compute](policies_wer_vs_compute.png)",
     ):
         assert text in report
+
+
+def test_chosen_policies_without_lm_passes(experiment, tmp_path):
+    results = run.run_benchmark(
+        experiment,
+        repeats=1,
+        warmup_batches=0,
+        threads=1,
+        devices="cpu",
+        progressbar=False,
+        tune="none",
+        pyctcdecode="none",
+        policies="entropy",
+        policy_thresholds={"entropy": [1000]},
+        policy_lm=False,
+        output=str(tmp_path / "no_policy_lm"),
+    )
+    assert results["variants"][-1]["wer_lm"] is not None  # the exits keep the LM
+    (row,) = results["policies"]["rows"]
+    assert row["chosen"] and row["test"]["cpu_s"] is not None
+    assert row["test"]["wer_lm"] is None and row["test"]["lm_weights"] is None
