@@ -134,6 +134,16 @@ def baseline_checks(results: list[dict], rows: list[dict], baseline: str) -> lis
             "-" if wer is None else f"{100 * (wer - 1):+.1f}",
         ]  # fmt: skip
         lines.append(table_row(cells))
+    lines += [
+        "",
+        "Encoder MACs leave out the front-end (waveform downsampler, filterbank, "
+        "subsampling) and the exit heads. Linear layers scale with 1 / f; "
+        "self-attention scales with 1 / f^2, so the encoder gets cheaper than "
+        "1 / f wherever attention is a visible share of its MACs (small "
+        "d_model, long utterances); within 5 % of 1 / f is expected only when "
+        "the linear layers dominate. CPU times compare runs of the same "
+        "machine and thread count only.",
+    ]
     return lines
 
 
