@@ -45,6 +45,7 @@ TINY_EXPERIMENT = [
 YAML = "conformer_ctc_baseline.yaml"
 ALPHAS, BETAS = (0.5, 1.0), (0.0, 1.0)
 REPEATS = 2
+QUICK = dict(repeats=1, warmup_batches=0, threads=1, devices="cpu", progressbar=False)
 # entropy < 1000 always holds: every utterance takes exit 1
 POLICY_ARGS = [
     "--policies=entropy,similarity",
@@ -227,15 +228,7 @@ def test_custom_variant_extension_point(experiment, monkeypatch):
 
 def test_second_test_set_without_lm_and_aggregate(experiment, results, tmp_path):
     other = run.run_benchmark(
-        experiment,
-        test_set="test-other",
-        lm="none",
-        repeats=1,
-        warmup_batches=0,
-        threads=1,
-        devices="cpu",
-        progressbar=False,
-        policies="none",
+        experiment, test_set="test-other", lm="none", policies="none", **QUICK
     )
     assert other["lm"] is None and other["variants"][0]["wer_lm"] is None
     assert any("LM passes skipped" in note for note in other["notes"])
@@ -397,11 +390,7 @@ def test_policy_report_csv_and_plot(results):
 def test_chosen_policies_without_lm_passes(experiment, tmp_path):
     results = run.run_benchmark(
         experiment,
-        repeats=1,
-        warmup_batches=0,
-        threads=1,
-        devices="cpu",
-        progressbar=False,
+        **QUICK,
         tune="none",
         pyctcdecode="none",
         policies="entropy",
