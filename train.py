@@ -59,9 +59,12 @@ def run_tests(brain, hparams, tests):
         wers = brain.evaluate_test_set(name, dataset, hparams["test_dataloader_opts"])
         results[name] = {
             "exit_layers": hparams["model"].exit_layers,
-            "wer": wers,
+            "wer": wers["greedy"],
             "num_utts": len(dataset),
         }
+        if "beam" in wers:
+            results[name]["wer_beam"] = wers["beam"]
+            results[name]["beam_size"] = hparams["test_beam_size"]
     if sb.utils.distributed.if_main_process():
         write_wer_summary(results, hparams["output_folder"])
     return results

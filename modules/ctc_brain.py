@@ -3,7 +3,9 @@
 Training computes the exits the loss needs (all, or the first ``train_exits``
 for manual exit activation) and applies the YAML's exit loss. Validation and
 test decode every exit from one pass over the encoder and keep an
-``ErrorRateStats`` per exit; the test stage also writes per-exit transcripts.
+``ErrorRateStats`` per exit; the test stage also writes per-exit transcripts,
+and with ``test_beam_size`` set it adds SpeechBrain's CTC beam search (no LM;
+the benchmark stage adds the n-gram LM) next to greedy decoding.
 """
 
 import os
@@ -12,6 +14,7 @@ import time
 import speechbrain as sb
 import torch
 from speechbrain.decoders import ctc_greedy_decode
+from speechbrain.decoders.ctc import CTCBeamSearcher
 from speechbrain.processing.features import InputNormalization
 
 from modules.downsampling import check_ctc_batch
@@ -63,18 +66,48 @@ class EarlyExitCTCBrain(sb.Brain):
         return loss
 
     def decode_exits(self, exit_log_probs, wav_lens, batch):
-        """Greedy CTC hypotheses of every exit into the WER statistics."""
+        """Hypotheses of every exit, by every decoder of the stage, into the
+        WER statistics."""
         references = [words.split() for words in batch.wrd]
-        for k, log_probs in enumerate(exit_log_probs):
-            token_seqs = ctc_greedy_decode(
-                log_probs, wav_lens, blank_id=self.hparams.blank_index
-            )
-            words = [
-                self.hparams.tokenizer.decode_ids(seq).split() for seq in token_seqs
-            ]
-            self.wer_stats[k].append(batch.id, words, references)
-            self.hypotheses[k].extend(" ".join(w) for w in words)
+        for decoder, decode in self.decoders.items():
+            for k, log_probs in enumerate(exit_log_probs):
+                words = decode(log_probs, wav_lens)
+                self.wer_stats[decoder][k].append(batch.id, words, references)
+                self.hypotheses[decoder][k].extend(" ".join(w) for w in words)
         self.utterances.extend(zip(batch.id, batch.wrd))
+
+    def greedy_words(self, log_probs, wav_lens):
+        """Best-path CTC decoding of a batch into word lists."""
+        token_seqs = ctc_greedy_decode(
+            log_probs, wav_lens, blank_id=self.hparams.blank_index
+        )
+        return [self.hparams.tokenizer.decode_ids(seq).split() for seq in token_seqs]
+
+    def beam_searcher(self):
+        """SpeechBrain's ``CTCBeamSearcher`` over the tokenizer's pieces (no
+        LM), as a batch decoder into word lists."""
+        tokenizer = self.hparams.tokenizer
+        searcher = CTCBeamSearcher(
+            blank_index=self.hparams.blank_index,
+            vocab_list=[
+                tokenizer.id_to_piece(i) for i in range(tokenizer.get_piece_size())
+            ],
+            beam_size=self.hparams.test_beam_size,
+        )
+
+        def decode(log_probs, wav_lens):
+            hyps = searcher(log_probs.detach().float().cpu(), wav_lens.cpu())
+            return [best[0].text.split() for best in hyps]
+
+        return decode
+
+    def stage_decoders(self, stage):
+        """``{name: decode}``: greedy always; beam search at test time when
+        ``test_beam_size`` is set."""
+        decoders = {"greedy": self.greedy_words}
+        if stage == sb.Stage.TEST and getattr(self.hparams, "test_beam_size", None):
+            decoders["beam"] = self.beam_searcher()
+        return decoders
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         """Advance the warm-up learning-rate schedule after each update."""
@@ -86,11 +119,13 @@ class EarlyExitCTCBrain(sb.Brain):
         self.stage_start = time.time()
         self.audio_seconds = 0.0
         if stage != sb.Stage.TRAIN:
-            num_exits = self.hparams.model.num_exits
-            self.wer_stats = [
-                self.hparams.error_rate_computer() for _ in range(num_exits)
-            ]
-            self.hypotheses = [[] for _ in range(num_exits)]
+            exits = range(self.hparams.model.num_exits)
+            self.decoders = self.stage_decoders(stage)
+            self.wer_stats = {
+                name: [self.hparams.error_rate_computer() for _ in exits]
+                for name in self.decoders
+            }
+            self.hypotheses = {name: [[] for _ in exits] for name in self.decoders}
             self.utterances = []
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
@@ -103,9 +138,16 @@ class EarlyExitCTCBrain(sb.Brain):
                 "epoch_minutes": elapsed / 60,
             }
             return
-        wers = [stats.summarize("error_rate") for stats in self.wer_stats]
-        stage_stats = {"loss": stage_loss, "WER": wers[-1]}
-        stage_stats.update({f"WER_exit{k + 1}": w for k, w in enumerate(wers)})
+        wers = {
+            name: [stats.summarize("error_rate") for stats in per_exit]
+            for name, per_exit in self.wer_stats.items()
+        }
+        stage_stats = {"loss": stage_loss, "WER": wers["greedy"][-1]}
+        for name, per_exit in wers.items():
+            suffix = "" if name == "greedy" else f"_{name}"
+            stage_stats.update(
+                {f"WER{suffix}_exit{k + 1}": w for k, w in enumerate(per_exit)}
+            )
         if stage == sb.Stage.VALID:
             lr = self.optimizer.param_groups[0]["lr"]
             self.hparams.train_logger.log_stats(
@@ -114,7 +156,7 @@ class EarlyExitCTCBrain(sb.Brain):
                 valid_stats=stage_stats,
             )
             self.checkpointer.save_and_keep_only(
-                meta={"WER": wers[-1]}, min_keys=["WER"]
+                meta={"WER": wers["greedy"][-1]}, min_keys=["WER"]
             )
         else:
             self.hparams.train_logger.log_stats(
@@ -125,17 +167,24 @@ class EarlyExitCTCBrain(sb.Brain):
             self.write_test_outputs()
 
     def write_test_outputs(self):
-        """Per-exit WER details and per-utterance transcripts of a test set."""
+        """Per-exit WER details and per-utterance transcripts of a test set,
+        per decoder (greedy files have no suffix, beam-search ones ``_beam``)."""
         folder = os.path.join(self.hparams.output_folder, "test", self.test_set_name)
         os.makedirs(folder, exist_ok=True)
-        for k, stats in enumerate(self.wer_stats):
-            with open(os.path.join(folder, f"wer_exit{k + 1}.txt"), "w") as fout:
-                stats.write_stats(fout)
         ids = [utt_id for utt_id, _ in self.utterances]
         refs = [words for _, words in self.utterances]
-        write_transcripts(
-            os.path.join(folder, "transcripts.csv"), ids, refs, self.hypotheses
-        )
+        for name, per_exit in self.wer_stats.items():
+            suffix = "" if name == "greedy" else f"_{name}"
+            for k, stats in enumerate(per_exit):
+                path = os.path.join(folder, f"wer_exit{k + 1}{suffix}.txt")
+                with open(path, "w") as fout:
+                    stats.write_stats(fout)
+            write_transcripts(
+                os.path.join(folder, f"transcripts{suffix}.csv"),
+                ids,
+                refs,
+                self.hypotheses[name],
+            )
 
     @property
     def teacher(self):
@@ -161,7 +210,8 @@ class EarlyExitCTCBrain(sb.Brain):
                 module.to(self.device)
 
     def evaluate_test_set(self, name, dataset, loader_kwargs):
-        """Evaluate the best checkpoint on one test set; per-exit WERs."""
+        """Evaluate the best checkpoint on one test set: per-exit WERs of
+        every decoder, ``{"greedy": [...], "beam": [...]}``."""
         self.test_set_name = name
         self.evaluate(dataset, min_key="WER", test_loader_kwargs=loader_kwargs)
         return self.test_wers

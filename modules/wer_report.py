@@ -11,7 +11,9 @@ def write_wer_summary(results, folder):
     Arguments
     ---------
     results : dict
-        ``{test_set: {"exit_layers": [...], "wer": [...], "num_utts": n}}``.
+        ``{test_set: {"exit_layers": [...], "wer": [...], "num_utts": n}}``
+        (greedy WERs), with ``"wer_beam"`` when the test stage also ran the
+        CTC beam search.
     folder : str
         Output folder.
 
@@ -28,14 +30,19 @@ def write_wer_summary(results, folder):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "wer_summary.json"), "w") as fout:
         json.dump(results, fout, indent=2)
-    test_sets = list(results)
-    exit_layers = results[test_sets[0]]["exit_layers"]
+    columns = [
+        (test_set, key, f"{test_set} WER %{label}")
+        for test_set in results
+        for key, label in (("wer", ""), ("wer_beam", " (beam)"))
+        if key in results[test_set]
+    ]
+    exit_layers = next(iter(results.values()))["exit_layers"]
     lines = [
-        "| exit | layer | " + " | ".join(f"{t} WER %" for t in test_sets) + " |",
-        "|---|---|" + "---|" * len(test_sets),
+        "| exit | layer | " + " | ".join(title for *_, title in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
     ]
     for i, layer in enumerate(exit_layers):
-        wers = " | ".join(f"{results[t]['wer'][i]:.2f}" for t in test_sets)
+        wers = " | ".join(f"{results[t][key][i]:.2f}" for t, key, _ in columns)
         lines.append(f"| {i + 1} | {layer} | {wers} |")
     with open(os.path.join(folder, "wer_summary.md"), "w") as fout:
         fout.write("\n".join(lines) + "\n")

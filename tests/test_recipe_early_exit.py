@@ -36,7 +36,7 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def teacher(corpus, tmp_path_factory):
     output = str(tmp_path_factory.mktemp("exp") / "teacher")
-    run(command(corpus, output))
+    run(command(corpus, output, "--test_beam_size=3"))
     return output
 
 
@@ -50,6 +50,21 @@ def test_every_exit_is_evaluated(teacher):
         assert csv.DictReader(fin).fieldnames == ["ID", "reference", "exit1", "exit2"]
     with open(os.path.join(teacher, "train_log.txt")) as fin:
         assert "WER_exit1" in fin.read()
+
+
+def test_test_stage_beam_search(teacher):
+    with open(os.path.join(teacher, "wer_summary.json")) as fin:
+        summary = json.load(fin)
+    assert len(summary["test-clean"]["wer_beam"]) == 2
+    assert summary["test-clean"]["beam_size"] == 3
+    folder = os.path.join(teacher, "test", "test-clean")
+    with open(os.path.join(folder, "transcripts_beam.csv")) as fin:
+        beam_ids = [row["ID"] for row in csv.DictReader(fin)]
+    with open(os.path.join(folder, "transcripts.csv")) as fin:
+        assert beam_ids == [row["ID"] for row in csv.DictReader(fin)]
+    assert os.path.getsize(os.path.join(folder, "wer_exit2_beam.txt")) > 0
+    with open(os.path.join(teacher, "wer_summary.md")) as fin:
+        assert "test-clean WER % (beam)" in fin.readline()
 
 
 @pytest.mark.parametrize(
