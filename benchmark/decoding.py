@@ -56,23 +56,6 @@ class LMError(RuntimeError):
 # --------------------------------------------------------------------------
 
 
-def ctc_labels(tokenizer) -> list[str]:
-    """The tokenizer's pieces indexed by id (id 0 is the blank ``<pad>``).
-
-    Examples
-    --------
-    >>> class Pieces:
-    ...     def get_piece_size(self):
-    ...         return 3
-    ...
-    ...     def id_to_piece(self, i):
-    ...         return ["<pad>", "▁A", "B"][i]
-    >>> ctc_labels(Pieces())
-    ['<pad>', '▁A', 'B']
-    """
-    return [tokenizer.id_to_piece(i) for i in range(tokenizer.get_piece_size())]
-
-
 def frame_lengths(log_probs: torch.Tensor, rel_lens: torch.Tensor) -> list[int]:
     """Valid frames per utterance, rounded as ``ctc_greedy_decode`` does.
 

@@ -90,6 +90,7 @@ from benchmark.variants import (
     exit_variants,
     measure_cost,
 )
+from modules.tokenizer import ctc_labels
 
 logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -488,7 +489,7 @@ def add_lm_decoder(ctx: Context) -> None:
     if ctx.lm is None:
         ctx.notes.append("LM passes skipped: --lm none.")
         return
-    labels = decoding.ctc_labels(exp.tokenizer)
+    labels = ctc_labels(exp.tokenizer)
     ctx.decoder = decoding.SpeechBrainLMDecoder(
         labels,
         ctx.lm.path,

@@ -18,7 +18,14 @@ from speechbrain.decoders.ctc import CTCBeamSearcher
 from speechbrain.processing.features import InputNormalization
 
 from modules.downsampling import check_ctc_batch
+from modules.tokenizer import ctc_labels
 from modules.wer_report import write_transcripts
+
+
+def decoder_suffix(name):
+    """Suffix of a test-stage decoder's log keys and files: none for
+    ``greedy`` (the files every recipe writes), ``_beam`` for ``beam``."""
+    return "" if name == "greedy" else f"_{name}"
 
 
 class EarlyExitCTCBrain(sb.Brain):
@@ -86,12 +93,9 @@ class EarlyExitCTCBrain(sb.Brain):
     def beam_searcher(self):
         """SpeechBrain's ``CTCBeamSearcher`` over the tokenizer's pieces (no
         LM), as a batch decoder into word lists."""
-        tokenizer = self.hparams.tokenizer
         searcher = CTCBeamSearcher(
             blank_index=self.hparams.blank_index,
-            vocab_list=[
-                tokenizer.id_to_piece(i) for i in range(tokenizer.get_piece_size())
-            ],
+            vocab_list=ctc_labels(self.hparams.tokenizer),
             beam_size=self.hparams.test_beam_size,
         )
 
@@ -144,9 +148,11 @@ class EarlyExitCTCBrain(sb.Brain):
         }
         stage_stats = {"loss": stage_loss, "WER": wers["greedy"][-1]}
         for name, per_exit in wers.items():
-            suffix = "" if name == "greedy" else f"_{name}"
             stage_stats.update(
-                {f"WER{suffix}_exit{k + 1}": w for k, w in enumerate(per_exit)}
+                {
+                    f"WER{decoder_suffix(name)}_exit{k + 1}": w
+                    for k, w in enumerate(per_exit)
+                }
             )
         if stage == sb.Stage.VALID:
             lr = self.optimizer.param_groups[0]["lr"]
@@ -174,7 +180,7 @@ class EarlyExitCTCBrain(sb.Brain):
         ids = [utt_id for utt_id, _ in self.utterances]
         refs = [words for _, words in self.utterances]
         for name, per_exit in self.wer_stats.items():
-            suffix = "" if name == "greedy" else f"_{name}"
+            suffix = decoder_suffix(name)
             for k, stats in enumerate(per_exit):
                 path = os.path.join(folder, f"wer_exit{k + 1}{suffix}.txt")
                 with open(path, "w") as fout:

@@ -370,3 +370,20 @@ def load_tokenizer(model_path):
             f" = {ids}, expected {(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}."
         )
     return sp
+
+
+def ctc_labels(tokenizer) -> list[str]:
+    """The tokenizer's pieces indexed by id (id 0 is the blank ``<pad>``).
+
+    Examples
+    --------
+    >>> class Pieces:
+    ...     def get_piece_size(self):
+    ...         return 3
+    ...
+    ...     def id_to_piece(self, i):
+    ...         return ["<pad>", "▁A", "B"][i]
+    >>> ctc_labels(Pieces())
+    ['<pad>', '▁A', 'B']
+    """
+    return [tokenizer.id_to_piece(i) for i in range(tokenizer.get_piece_size())]

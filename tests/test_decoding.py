@@ -16,7 +16,6 @@ from benchmark.decoding import (
     LMError,
     PyctcdecodeDecoder,
     SpeechBrainLMDecoder,
-    ctc_labels,
     decode_all,
     greedy_decode,
     read_unigrams,
@@ -25,6 +24,7 @@ from benchmark.decoding import (
     word_error_rate,
 )
 from benchmark.ngram import build_lm
+from modules.tokenizer import ctc_labels
 
 LABELS = ["<pad>", "<unk>", "▁THE", "▁C", "▁H", "AT", "▁S", "▁A", "▁DOG"]
 BLANK = 0
