@@ -34,7 +34,10 @@ class EarlyExitCTCBrain(sb.Brain):
     Expects in ``hparams``: ``model`` (the unwrapped
     :class:`modules.early_exit.EarlyExitCTC`; ``self.modules.model`` may be
     its DDP wrapper), ``exit_loss`` (a :class:`modules.losses.ExitLoss`),
-    ``tokenizer``, ``blank_index``, ``noam_annealing``, ``epoch_counter``,
+    ``tokenizer``, ``blank_index``, ``lr_annealing`` (a per-update
+    learning-rate schedule: SpeechBrain's ``NoamScheduler``, or its
+    ``LinearWarmupScheduler`` with ``num_training_steps: null``, which is then
+    set to the epochs times the batches of one epoch), ``epoch_counter``,
     ``train_logger``, ``output_folder``; optional ``train_exits`` (manual exit
     activation) and ``kd_teacher`` (a frozen teacher model, see
     :mod:`modules.exit_training`).
@@ -113,10 +116,17 @@ class EarlyExitCTCBrain(sb.Brain):
             decoders["beam"] = self.beam_searcher()
         return decoders
 
+    def make_dataloader(self, dataset, stage, **loader_kwargs):
+        """SpeechBrain's loader; remembers how many batches an epoch has."""
+        loader = super().make_dataloader(dataset, stage, **loader_kwargs)
+        if stage == sb.Stage.TRAIN:
+            self.train_batches = len(loader)
+        return loader
+
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         """Advance the warm-up learning-rate schedule after each update."""
         if should_step:
-            self.hparams.noam_annealing(self.optimizer)
+            self.hparams.lr_annealing(self.optimizer)
 
     def on_stage_start(self, stage, epoch=None):
         """Fresh statistics for the stage."""
@@ -199,7 +209,12 @@ class EarlyExitCTCBrain(sb.Brain):
 
     def on_fit_start(self):
         """Recover as usual; feature statistics and teacher to the device."""
+        schedule = self.hparams.lr_annealing
+        self.schedule_follows_run = getattr(schedule, "num_training_steps", 0) is None
         super().on_fit_start()
+        if self.schedule_follows_run:
+            epochs = self.hparams.epoch_counter.limit
+            schedule.num_training_steps = epochs * self.train_batches
         self.normalizers_to_device()
         if self.teacher is not None:
             self.teacher.to(self.device)

@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+import torch
 
 from tests.recipe_runs import ROOT, run, train_command
 
@@ -78,9 +79,25 @@ def test_test_stage_outputs(trained):
         assert len(list(csv.DictReader(fin))) == summary["test-clean"]["num_utts"]
 
 
+def schedule_state(output):
+    """The learning-rate schedule saved with the newest checkpoint."""
+    save = os.path.join(output, "save")
+    newest = max(
+        os.listdir(save), key=lambda n: os.path.getmtime(os.path.join(save, n))
+    )
+    return torch.load(os.path.join(save, newest, "lr_scheduler.ckpt"))
+
+
 def test_second_run_continues_instead_of_restarting(corpus, trained):
+    one_epoch = schedule_state(trained)
+    assert one_epoch["current_step"] == one_epoch["num_training_steps"] > 0
     run_train(corpus, trained, 2)
     assert logged_epochs(trained) == [1, 2]
+    # The linear decay is stretched over the longer run instead of training
+    # the added epoch at a zero learning rate.
+    two_epochs = schedule_state(trained)
+    assert two_epochs["num_training_steps"] == 2 * one_epoch["num_training_steps"]
+    assert two_epochs["current_step"] == two_epochs["num_training_steps"]
 
 
 def test_killed_run_resumes_from_last_checkpoint(corpus, tmp_path):

@@ -1,5 +1,6 @@
 """Tests of the synthetic LibriSpeech corpus generator (tiny corpora only)."""
 
+import doctest
 import filecmp
 import glob
 import json
@@ -20,8 +21,10 @@ from recipes.LibriSpeech.synthetic import (
     generate_corpus,
 )
 from recipes.LibriSpeech.synthetic import espeak as espeak_module
+from recipes.LibriSpeech.synthetic import grammar as grammar_module
+from recipes.LibriSpeech.synthetic import lexicon as lexicon_module
 from recipes.LibriSpeech.synthetic.grammar import Grammar, render
-from recipes.LibriSpeech.synthetic.speakers import TRAIN_VARIANTS
+from recipes.LibriSpeech.synthetic.speakers import CLEAN_VOICES, TRAIN_VARIANTS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(REPO_ROOT, "recipes", "LibriSpeech", "generate_corpus.py")
@@ -143,11 +146,19 @@ def test_speakers_disjoint(tiny):
     for name in table["test-other"].values():
         variant = name.split()[0].split("+")[1]
         assert variant not in TRAIN_VARIANTS
+    for split in SPLITS[:3]:
+        for name in table[split].values():
+            assert name.split("+")[0] in CLEAN_VOICES
 
 
 def test_grammar_vocabulary_and_rendering():
     vocabulary = Grammar().vocabulary()
     assert len(vocabulary) >= 1000
+    full = lexicon_module.lexical_categories(None)
+    kept = lexicon_module.lexical_categories()
+    assert set(full) == set(kept)
+    assert any(len(kept[name]) < len(full[name]) for name in full)
+    assert all(set(kept[name]) <= set(full[name]) for name in full)
     assert all(re.fullmatch(r"[A-Z']+", word) for word in vocabulary)
     sentence = render(["a", "owl", "saw", "John", "'s", "a", "hat", "?"])
     assert sentence.transcript == "AN OWL SAW JOHN'S A HAT"
@@ -242,3 +253,8 @@ def test_cli(tiny, tmp_path):
     command[3] = str(tmp_path)
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
     assert done.returncode == 1 and str(tmp_path) in done.stderr
+
+
+@pytest.mark.parametrize("module", [lexicon_module, grammar_module])
+def test_doctests(module):
+    assert doctest.testmod(module).failed == 0

@@ -4,14 +4,22 @@ A speaker is one combination of an English accent (eSpeak voice), a voice
 variant (``espeak-ng-data/voices/!v``), a base pitch, a pitch range and a
 speaking rate. Each split draws its speakers from its own settings so that:
 
-* ``train-synth`` uses :data:`TRAIN_VARIANTS`, pitches on the grid
-  20, 30, ... 80 and rates 145, 155, ... 195 words per minute;
+* ``train-synth`` uses the :data:`CLEAN_VOICES` accents,
+  :data:`TRAIN_VARIANTS`, pitches on the grid 20, 30, ... 80 and rates 145,
+  155, ... 195 words per minute;
 * ``dev-clean`` and ``test-clean`` use the same variants but pitches
   25, 35, ... 75 and rates 140, 150, ... 200, so every (pitch, rate)
   combination is new and no speaker is shared with training;
-* ``test-other`` uses :data:`UNSEEN_VARIANTS`, never used in training, and
+* ``test-other`` uses :data:`UNSEEN_VARIANTS`, never used in training,
+  every accent of :data:`VOICES` (five of them never heard in training) and
   slower or faster rates than any training speaker (its noise is added by
   :mod:`noise`).
+
+Three accents, not eight, in the clean splits: with about 40 training
+speakers in the 2-hour corpus, each accent then has a dozen of them. On
+that corpus the baseline's dev WER after 8 epochs fell from 51.5 % with
+eight accents to 44.4 % with three (README, "What the built-in corpus asks
+of a from-scratch Conformer").
 
 Authors
  * efficient-asr contributors
@@ -29,6 +37,7 @@ VOICES = (
     "en-gb-x-gbcwmd",
     "en-us-nyc",
 )
+CLEAN_VOICES = VOICES[:3]
 # Variant -> sex, in LibriSpeech's SPEAKERS.TXT letters. Variants with breath
 # noise (f2, f3, f5...) are left out: their output varies between processes.
 TRAIN_VARIANTS = {
@@ -69,12 +78,14 @@ UNSEEN_VARIANTS = {
 }
 PITCH_RANGES = (20, 35, 50, 65, 80)
 CLEAN_EVAL = {
+    "voices": CLEAN_VOICES,
     "variants": TRAIN_VARIANTS,
     "pitches": tuple(range(25, 76, 10)),
     "rates": tuple(range(140, 201, 10)),
 }
 SPLIT_SETTINGS = {
     "train-synth": {
+        "voices": CLEAN_VOICES,
         "variants": TRAIN_VARIANTS,
         "pitches": tuple(range(20, 81, 10)),
         "rates": tuple(range(145, 196, 10)),
@@ -82,6 +93,7 @@ SPLIT_SETTINGS = {
     "dev-clean": CLEAN_EVAL,
     "test-clean": CLEAN_EVAL,
     "test-other": {
+        "voices": VOICES,
         "variants": UNSEEN_VARIANTS,
         "pitches": tuple(range(20, 81, 5)),
         "rates": (100, 110, 120, 230, 245, 260),
@@ -161,7 +173,7 @@ def sample_speakers(rng, split, count, taken):
     speakers = []
     while len(speakers) < count:
         speaker = Speaker(
-            voice=_pick(rng, VOICES),
+            voice=_pick(rng, settings["voices"]),
             variant=_pick(rng, variants),
             pitch=_pick(rng, settings["pitches"]),
             pitch_range=_pick(rng, PITCH_RANGES),
