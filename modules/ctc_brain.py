@@ -208,13 +208,19 @@ class EarlyExitCTCBrain(sb.Brain):
         return getattr(self.hparams, "kd_teacher", None)
 
     def on_fit_start(self):
-        """Recover as usual; feature statistics and teacher to the device."""
+        """Recover as usual; feature statistics and teacher to the device.
+
+        A schedule with ``num_training_steps: null`` gets the run's number of
+        updates after recovery (which restores the saved value), so that
+        resuming with more epochs stretches the decay instead of training on
+        at a zero learning rate.
+        """
         schedule = self.hparams.lr_annealing
-        self.schedule_follows_run = getattr(schedule, "num_training_steps", 0) is None
+        follows_run = getattr(schedule, "num_training_steps", 0) is None
         super().on_fit_start()
-        if self.schedule_follows_run:
-            epochs = self.hparams.epoch_counter.limit
-            schedule.num_training_steps = epochs * self.train_batches
+        if follows_run:
+            updates = self.train_batches // self.grad_accumulation_factor
+            schedule.num_training_steps = self.hparams.epoch_counter.limit * updates
         self.normalizers_to_device()
         if self.teacher is not None:
             self.teacher.to(self.device)
