@@ -37,7 +37,7 @@ class EarlyExitCTCBrain(sb.Brain):
     ``tokenizer``, ``blank_index``, ``lr_annealing`` (a per-update
     learning-rate schedule: SpeechBrain's ``NoamScheduler``, or its
     ``LinearWarmupScheduler`` with ``num_training_steps: null``, which is then
-    set to the epochs times the batches of one epoch), ``epoch_counter``,
+    set to the epochs times the updates of one epoch), ``epoch_counter``,
     ``train_logger``, ``output_folder``; optional ``train_exits`` (manual exit
     activation) and ``kd_teacher`` (a frozen teacher model, see
     :mod:`modules.exit_training`).
