@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from recipes.LibriSpeech.synthetic import espeak as espeak_module
 from recipes.LibriSpeech.synthetic import grammar as grammar_module
 from recipes.LibriSpeech.synthetic import lexicon as lexicon_module
 from recipes.LibriSpeech.synthetic.grammar import Grammar, render
+from recipes.LibriSpeech.synthetic.plan import corpus_size, plan_corpus
 from recipes.LibriSpeech.synthetic.speakers import CLEAN_VOICES, TRAIN_VARIANTS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,6 +151,21 @@ def test_speakers_disjoint(tiny):
     for split in SPLITS[:3]:
         for name in table[split].values():
             assert name.split("+")[0] in CLEAN_VOICES
+
+
+def test_small_plan_covers_every_training_variant():
+    """Many short training speakers, 40 speakers per evaluation split."""
+    plan, _ = plan_corpus(SEED, corpus_size("small"))
+    speakers = {
+        split: {chapter.speaker_id: chapter.speaker for chapter in chapters}
+        for split, chapters in plan.items()
+    }
+    assert len(speakers["train-synth"]) == 204
+    for split in SPLITS[1:]:
+        assert len(speakers[split]) == 40
+    heard = Counter(s.variant for s in speakers["train-synth"].values())
+    assert set(heard) == set(TRAIN_VARIANTS)
+    assert min(heard.values()) >= 3
 
 
 def test_grammar_vocabulary_and_rendering():

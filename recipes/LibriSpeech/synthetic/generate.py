@@ -34,7 +34,7 @@ from .synthesis import SAMPLE_RATE, render_chapter, start_engine, stop_engine
 MARKER_NAME = "SYNTHETIC_CORPUS.json"
 GENERATOR = "efficient-asr synthetic LibriSpeech"
 # Bump whenever a change alters the generated files for a given seed.
-VERSION = 2
+VERSION = 3
 OPTION_KEYS = ("generator", "version", "hours", "seed")
 
 
