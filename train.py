@@ -19,21 +19,21 @@ import time
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
-from modules.ctc_brain import EarlyExitCTCBrain
-from modules.data import (
+from modules.compression.layer_removal import configure_layer_removal
+from modules.data.datasets import (
     build_datasets,
     build_tokenizer,
     prepare_data,
     train_loader_kwargs,
 )
-from modules.downsampling import WaveformDownsampler
-from modules.exit_training import (
+from modules.nn.downsampling import WaveformDownsampler
+from modules.training.ctc_brain import EarlyExitCTCBrain
+from modules.training.exit_setup import (
     build_loss_from_hparams,
     check_train_exits,
     load_frozen_teacher,
 )
-from modules.layer_removal import configure_layer_removal
-from modules.wer_report import write_wer_summary
+from modules.training.wer_report import write_wer_summary
 
 logger = logging.getLogger(__name__)
 

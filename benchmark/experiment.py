@@ -76,7 +76,7 @@ def load_tokenizer(hparams: dict):
     """The experiment's trained tokenizer.
 
     It is loaded directly when its model file is present, so that a moved
-    experiment folder still works; else ``modules.data.build_tokenizer``
+    experiment folder still works; else ``modules.data.datasets.build_tokenizer``
     builds (or finds) it as training does.
 
     Parameters
@@ -89,15 +89,15 @@ def load_tokenizer(hparams: dict):
     -------
     sentencepiece.SentencePieceProcessor
     """
-    from modules.tokenizer import load_tokenizer as load_model
-    from modules.tokenizer import tokenizer_model_path
+    from modules.data.tokenizer import load_tokenizer as load_model
+    from modules.data.tokenizer import tokenizer_model_path
 
     path = tokenizer_model_path(
         hparams["tokenizer_folder"], hparams["token_type"], hparams["output_neurons"]
     )
     if os.path.isfile(path):
         return load_model(path)
-    from modules.data import build_tokenizer
+    from modules.data.datasets import build_tokenizer
 
     return build_tokenizer(hparams)
 

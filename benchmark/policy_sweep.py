@@ -1,7 +1,7 @@
 """Dynamic exit policies in the benchmark: threshold grids, sweeps, choices.
 
-Every policy of :mod:`modules.policies` is run over a grid of thresholds
-with :func:`modules.dynamic_exit.dynamic_exit_forward`, which stops each
+Every policy of :mod:`modules.exits.policies` is run over a grid of thresholds
+with :func:`modules.exits.dynamic.dynamic_exit_forward`, which stops each
 utterance at the exit its policy picks, so the compute measured is the
 compute actually spent. The threshold is *chosen on dev and applied to
 test*:
@@ -34,13 +34,12 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from benchmark.decoding import word_error_rate
 from benchmark.experiment import BatchedUtterances, BenchmarkError, audio_seconds
 from benchmark.macs import encoder_macs, run_and_count
 from benchmark.report import DEVICE_KEYS
-from benchmark.variants import Variant, VariantModule
-from modules.dynamic_exit import PolicyVariant
-from modules.policies import DECODER_KINDS, POLICIES, POLICY_MODES, build_policy
+from benchmark.variants import PolicyVariant, Variant, VariantModule
+from modules.decoding.lm_beam import word_error_rate
+from modules.exits.policies import DECODER_KINDS, POLICIES, POLICY_MODES, build_policy
 
 DEFAULT_GRIDS = {
     "entropy": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
@@ -208,8 +207,8 @@ class PolicyPoint:
     threshold : float
         Its threshold.
     variant : benchmark.variants.Variant
-        Runs :func:`modules.dynamic_exit.dynamic_exit_forward`; its ``run``
-        is a :class:`modules.dynamic_exit.PolicyVariant` recording exits.
+        Runs :func:`modules.exits.dynamic.dynamic_exit_forward`; its ``run``
+        is a :class:`modules.exits.dynamic.PolicyVariant` recording exits.
     """
 
     policy: str

@@ -39,7 +39,7 @@ PYCTCDECODE_NOTE = (
     "Same log-probabilities, LM, unigrams, weights, beam and pruning "
     "thresholds. SpeechBrain's searcher is adapted from pyctcdecode; ours adds "
     "the LM's end-of-sentence score, which SpeechBrain's `finalize_decoding` "
-    "leaves out (`benchmark.decoding.end_scoring_beam_searcher`). Its extra "
+    "leaves out (`modules.decoding.lm_beam.end_scoring_beam_searcher`). Its extra "
     "time is SpeechBrain's per-beam bookkeeping (dataclass beams carrying word "
     "frame spans, LM-beam conversions every frame), not the search itself: "
     "both make the same number of LM and beam operations."

@@ -23,7 +23,7 @@ early-exit model; exit ``k`` runs only the layers up to ``k``):
   log-probabilities and LM.
 
 On a model with several exits, the dynamic exit policies of
-:mod:`modules.policies` are benchmarked too (``--policies none`` turns them
+:mod:`modules.exits.policies` are benchmarked too (``--policies none`` turns them
 off): every ``(policy, threshold)`` of a grid runs the dynamic forward on
 dev and on test (WER, exits, MACs counted on that forward); per policy the
 threshold is chosen on dev (the cheapest within ``policy_tolerance`` of the
@@ -39,7 +39,7 @@ training when asked).
 This module holds the options, the orchestration and the command line; the
 pieces live in :mod:`benchmark.experiment` (experiment folder and data),
 :mod:`benchmark.variants` (variants, MACs and parameters),
-:mod:`benchmark.passes` (timed passes), :mod:`benchmark.decoding` (greedy and
+:mod:`benchmark.passes` (timed passes), :mod:`modules.decoding.lm_beam` (greedy and
 LM decoding), :mod:`benchmark.policy_sweep` (exit policies) and
 :mod:`benchmark.report` (outputs).
 
@@ -63,7 +63,6 @@ from pathlib import Path
 
 import torch
 
-from benchmark import decoding
 from benchmark.experiment import (
     BatchedUtterances,
     BenchmarkError,
@@ -90,7 +89,9 @@ from benchmark.variants import (
     exit_variants,
     measure_cost,
 )
-from modules.tokenizer import ctc_labels
+from modules.data.tokenizer import ctc_labels
+from modules.decoding import lm_beam as decoding
+from modules.decoding.greedy import greedy_words
 
 logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +145,7 @@ class Options:
     variants : sequence of str
         Keys of :data:`VARIANT_BUILDERS`.
     policies : str or sequence of str
-        Dynamic exit policies (:mod:`modules.policies`) run on an early-exit
+        Dynamic exit policies (:mod:`modules.exits.policies`) run on an early-exit
         model: ``"auto"`` (every policy ``policy_decoder`` allows),
         ``"none"`` (off), or names.
     policy_thresholds : dict, optional
@@ -246,9 +247,9 @@ class Context(BatchedUtterances):
         Manifest names (``dev_set`` None when the LM is not tuned).
     dev_batches : list of benchmark.experiment.Batch, optional
         Dev batches for LM weight tuning.
-    lm : benchmark.decoding.LMInfo, optional
+    lm : modules.decoding.lm_beam.LMInfo, optional
         The LM (None: no LM passes).
-    decoder, pyctcdecode : benchmark.decoding.LMDecoder, optional
+    decoder, pyctcdecode : modules.decoding.lm_beam.LMDecoder, optional
         SpeechBrain's LM searcher and, once needed, pyctcdecode's.
     fixed_weights : dict, optional
         LM weights applied to every variant (``tune`` ``"none"``/``"last"``).
@@ -281,7 +282,7 @@ class Context(BatchedUtterances):
     def greedy(self, log_probs, rel_lens):
         """Greedy decoding as in the test stage of ``train.py``."""
         blank = self.exp.hparams.get("blank_index", 0)
-        return decoding.greedy_decode(log_probs, rel_lens, self.exp.tokenizer, blank)
+        return greedy_words(log_probs, rel_lens, self.exp.tokenizer, blank)
 
 
 # --------------------------------------------------------------------------
@@ -421,7 +422,7 @@ def default_lm_cache(exp: Experiment, lm) -> Path:
     """Where a built LM is kept: ``<data_folder>/lm`` for the built-in
     synthetic corpus (shared by every experiment on it), else ``EXP/lm`` (a
     real LibriSpeech folder is never written to)."""
-    from recipes.LibriSpeech.synthetic import MARKER_NAME
+    from modules.data.synthetic import MARKER_NAME
 
     if str(lm) != "auto":
         return exp.folder / "lm"

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from benchmark.macs import count_macs, encoder_macs
+from modules.exits.dynamic import dynamic_exit_forward
 
 
 @dataclass
@@ -176,3 +177,54 @@ def measure_cost(model, variant, batches, audio_s, progressbar=False) -> dict:
         "macs_total": sum(macs),
         "encoder_macs_per_audio_second": encoder / audio_s,
     }
+
+
+class PolicyVariant:
+    """A benchmark variant: ``(model, wavs, rel_lens) -> log_probs``.
+
+    Runs :func:`dynamic_exit_forward` with ``policy`` and records, for every
+    call, the exit and the layers run per utterance (call :meth:`reset`
+    before a pass whose statistics are wanted).
+
+    Arguments
+    ---------
+    policy : modules.exits.policies.ExitPolicy
+        The exit policy.
+
+    Example
+    -------
+    >>> from modules.exits.policies import build_policy
+    >>> variant = PolicyVariant(build_policy("confidence", 0.9))
+    >>> variant.summary()
+    {'utterances': 0}
+    """
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.exit_index = []
+        self.layers_run = []
+
+    def __call__(self, model, wavs, rel_lens):
+        result = dynamic_exit_forward(model, wavs, rel_lens, self.policy)
+        self.exit_index.append(result.exit_index.cpu())
+        self.layers_run.append(result.layers_run.cpu())
+        return result.log_probs
+
+    def reset(self):
+        """Forget the recorded exits."""
+        self.exit_index, self.layers_run = [], []
+
+    def summary(self):
+        """Utterances seen, mean exit and layers, utterances per exit."""
+        if not self.exit_index:
+            return {"utterances": 0}
+        exits = torch.cat(self.exit_index)
+        layers = torch.cat(self.layers_run).float()
+        return {
+            "utterances": exits.numel(),
+            "mean_exit": exits.float().mean().item(),
+            "mean_layers": layers.mean().item(),
+            "exit_counts": {
+                int(k): int(n) for k, n in zip(*exits.unique(return_counts=True))
+            },
+        }

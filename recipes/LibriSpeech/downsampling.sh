@@ -2,7 +2,7 @@
 # Waveform-downsampling sweep of the from-scratch Conformer-CTC.
 #
 # One experiment per technique x factor (downsampling_method x
-# downsampling_factor, modules/downsampling.py) plus the baseline without
+# downsampling_factor, modules/nn/downsampling.py) plus the baseline without
 # downsampling. Each is `python train.py $YAML ... --benchmark=True`: trained,
 # tested, then benchmarked on every test set (WER, CPU/GPU time with and
 # without LM, MACs). The results are merged by `python -m benchmark.aggregate`

@@ -8,7 +8,7 @@ Usage (from the repository root)::
 
 It writes the splits ``train-synth``, ``dev-clean``, ``test-clean`` and
 ``test-other`` and the LM text ``librispeech-lm-norm.txt`` (see
-:mod:`recipes.LibriSpeech.synthetic`). Running it again with the same
+:mod:`modules.data.synthetic`). Running it again with the same
 options does nothing; a folder with other content is refused.
 
 Authors
@@ -23,7 +23,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from recipes.LibriSpeech.synthetic import (  # noqa: E402
+from modules.data.synthetic import (  # noqa: E402
     SIZES,
     CorpusFolderError,
     EspeakUnavailableError,

@@ -2,7 +2,7 @@
 # Layer-removal sweep of the from-scratch Conformer-CTC.
 #
 # A trained model (SOURCE; by default an early-exit model trained here first)
-# is cut to its first N layers (keep_layers: N, modules/layer_removal.py; the
+# is cut to its first N layers (keep_layers: N, modules/compression/layer_removal.py; the
 # exits above N are dropped, the exit after layer N, or a new head there, is
 # the output) and fine-tuned, for every N of KEEP_LAYERS. Each experiment is
 # `python train.py $YAML --keep_layers=N --init_from_checkpoint=$SOURCE/save
