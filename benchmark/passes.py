@@ -13,10 +13,10 @@ import time
 from typing import TYPE_CHECKING
 
 import torch
-from speechbrain.processing.features import InputNormalization
 from tqdm import tqdm
 
 from benchmark.timing import Stopwatch, real_time_factor, summarize
+from modules.nn.frontend import normalizers_to
 
 if TYPE_CHECKING:
     from benchmark.run import Context
@@ -27,9 +27,7 @@ def put_model_on(model, device) -> None:
     """Move the model, and the statistics ``InputNormalization`` keeps
     outside its state dict, to ``device``."""
     model.to(device)
-    for module in model.modules():
-        if isinstance(module, InputNormalization):
-            module.to(device)
+    normalizers_to(model, device)
 
 
 def warm_up(model, variant, batches, device, count) -> None:

@@ -72,3 +72,26 @@ class FeatureFrontend(torch.nn.Module):
         frames = self.subsampler(feats)
         frames = frames.reshape(frames.shape[0], frames.shape[1], -1)
         return self.projection(frames)
+
+
+def normalizers_to(module, device):
+    """Move every ``InputNormalization`` inside ``module`` to ``device``.
+
+    SpeechBrain keeps its running statistics outside ``state_dict``, so
+    ``module.to(device)`` leaves them behind.
+
+    Example
+    -------
+    >>> from speechbrain.processing.features import InputNormalization
+    >>> model = torch.nn.Sequential(InputNormalization(norm_type="global"))
+    >>> normalizers_to(model, "cpu")
+    1
+    """
+    from speechbrain.processing.features import InputNormalization
+
+    moved = 0
+    for inner in module.modules():
+        if isinstance(inner, InputNormalization):
+            inner.to(device)
+            moved += 1
+    return moved

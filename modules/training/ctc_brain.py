@@ -14,11 +14,11 @@ import time
 import speechbrain as sb
 import torch
 from speechbrain.decoders.ctc import CTCBeamSearcher
-from speechbrain.processing.features import InputNormalization
 
 from modules.data.tokenizer import ctc_labels
 from modules.decoding.greedy import greedy_words
 from modules.nn.downsampling import check_ctc_batch
+from modules.nn.frontend import normalizers_to
 from modules.training.wer_report import write_transcripts
 
 
@@ -231,9 +231,7 @@ class EarlyExitCTCBrain(sb.Brain):
 
     def normalizers_to_device(self):
         """InputNormalization keeps its statistics outside ``state_dict``."""
-        for module in self.modules.modules():
-            if isinstance(module, InputNormalization):
-                module.to(self.device)
+        normalizers_to(self.modules, self.device)
 
     def evaluate_test_set(self, name, dataset, loader_kwargs):
         """Evaluate the best checkpoint on one test set: per-exit WERs of
