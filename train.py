@@ -17,22 +17,16 @@ import sys
 import time
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 
-from modules.compression.layer_removal import configure_layer_removal
+from benchmark.options import BenchmarkOptions
 from modules.data.datasets import (
     build_datasets,
     build_tokenizer,
     prepare_data,
     train_loader_kwargs,
 )
-from modules.nn.downsampling import WaveformDownsampler
 from modules.training.ctc_brain import EarlyExitCTCBrain
-from modules.training.exit_setup import (
-    build_loss_from_hparams,
-    check_train_exits,
-    load_frozen_teacher,
-)
+from modules.training.run_setup import build_run_setup, load_training_hparams
 from modules.training.wer_report import write_wer_summary
 
 logger = logging.getLogger(__name__)
@@ -43,7 +37,7 @@ def load_hparams(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file) as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+        hparams = load_training_hparams(fin.read(), overrides)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
@@ -54,11 +48,12 @@ def load_hparams(argv):
 
 def run_tests(brain, hparams, tests):
     """Per-exit WER on every test set, plus the summary files."""
+    exit_layers = brain.run_setup.model.exit_layers
     results = {}
     for name, dataset in tests.items():
         wers = brain.evaluate_test_set(name, dataset, hparams["test_dataloader_opts"])
         results[name] = {
-            "exit_layers": hparams["model"].exit_layers,
+            "exit_layers": exit_layers,
             "wer": wers["greedy"],
             "num_utts": len(dataset),
         }
@@ -70,30 +65,14 @@ def run_tests(brain, hparams, tests):
     return results
 
 
-def configure_exit_training(hparams):
-    """Loss, manual exit activation and KD teacher, checked before any step."""
-    num_exits = hparams["model"].num_exits
-    hparams["exit_loss"] = build_loss_from_hparams(hparams, num_exits)
-    hparams["train_exits"] = check_train_exits(hparams, num_exits)
-    hparams["kd_teacher"] = load_frozen_teacher(hparams, hparams["model"])
-
-
-def configure_efficiency(hparams):
-    """Downsampling kernel vs. shortest utterance; layer removal init."""
-    for module in hparams["model"].modules():
-        if isinstance(module, WaveformDownsampler):
-            module.check_min_duration(hparams.get("min_duration"))
-    configure_layer_removal(hparams)
-
-
 def main(argv):
     """Prepare data, train, test."""
     hparams, run_opts = load_hparams(argv)
-    configure_exit_training(hparams)
-    configure_efficiency(hparams)
+    run_setup = build_run_setup(hparams)
+    check_benchmark_options(hparams)
     prepare_data(hparams)
-    hparams["tokenizer"] = build_tokenizer(hparams)
-    train_set, dev_set, tests = build_datasets(hparams, hparams["tokenizer"])
+    tokenizer = build_tokenizer(hparams)
+    train_set, dev_set, tests = build_datasets(hparams, tokenizer)
 
     brain = EarlyExitCTCBrain(
         modules=hparams["modules"],
@@ -101,6 +80,8 @@ def main(argv):
         hparams=hparams,
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
+        run_setup=run_setup,
+        tokenizer=tokenizer,
     )
     start = time.time()
     brain.fit(
@@ -124,6 +105,13 @@ def main(argv):
             logger.info("Per-exit WER:\n%s", fin.read())
         if hparams.get("benchmark"):
             run_benchmark_stage(hparams)
+
+
+def check_benchmark_options(hparams):
+    """Refuse bad ``benchmark_options`` before any training step (the
+    benchmark stage runs only after training and testing)."""
+    if hparams.get("benchmark"):
+        BenchmarkOptions.from_mapping(hparams.get("benchmark_options"))
 
 
 def run_benchmark_stage(hparams):

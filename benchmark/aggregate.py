@@ -30,6 +30,7 @@ from benchmark.report import (
     table_row,
     write_csv,
 )
+from benchmark.results import ResultsFormatError, VariantResult
 
 
 class AggregateError(RuntimeError):
@@ -53,6 +54,29 @@ def find_results(paths) -> list[Path]:
             )
         found.extend(candidates)
     return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def typed_variants(results: dict, path) -> dict:
+    """The content of the ``results.json`` at ``path``, its ``variants`` as
+    :class:`benchmark.results.VariantResult`.
+
+    Raises
+    ------
+    AggregateError
+        If it has no variants or a variant row misses a key every row has.
+
+    Example
+    -------
+    >>> typed_variants({"experiment_name": "x"}, "r.json")
+    Traceback (most recent call last):
+    ...
+    benchmark.aggregate.AggregateError: r.json: not a benchmark result ('variants')
+    """
+    try:
+        variants = [VariantResult.from_json(row) for row in results["variants"]]
+    except (KeyError, ResultsFormatError) as error:
+        raise AggregateError(f"{path}: not a benchmark result ({error})") from error
+    return {**results, "variants": variants}
 
 
 def _labels(results: list[dict]) -> list[str]:
@@ -178,7 +202,8 @@ def aggregate(paths, output, baseline=None) -> dict:
     merged ``results.json`` content. ``baseline``: the experiment the others
     are checked against (:func:`baseline_checks`)."""
     files = find_results(paths)
-    results = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    runs = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    results = [typed_variants(run, f) for run, f in zip(runs, files)]
     rows = merged_rows(results)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -187,7 +212,7 @@ def aggregate(paths, output, baseline=None) -> dict:
         series.setdefault(f"{row['experiment']} {row['test_set']}", []).append(row)
     plot_wer_vs_macs(series, output / "wer_vs_macs.png")
     write_csv(rows, output / "results.csv", CSV_COLUMNS)
-    merged = {"sources": [str(f) for f in files], "rows": rows, "runs": results}
+    merged = {"sources": [str(f) for f in files], "rows": rows, "runs": runs}
     with open(output / "results.json", "w", encoding="utf-8") as handle:
         json.dump(merged, handle, indent=2, default=str)
     report = aggregate_report(results, rows, baseline)

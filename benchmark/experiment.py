@@ -9,8 +9,10 @@ memory, so that disk reads are never timed.
 Examples
 --------
 >>> batch = Batch(["a"], torch.zeros(1, 32000), torch.tensor([0.5]), [["HI"]])
->>> audio_seconds([batch])
+>>> split_seconds([batch], 16000)
 1.0
+>>> EvalSet("dev", [batch]).ids
+['a']
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-
-class BenchmarkError(RuntimeError):
-    """A benchmark that cannot run as asked (bad folder, device, option)."""
-
+from benchmark.errors import BenchmarkError
+from modules.data.datasets import manifest_dataset
+from modules.nn.lengths import audio_seconds
 
 # --------------------------------------------------------------------------
 # Experiment folder
@@ -185,22 +186,25 @@ class BatchedUtterances:
         return [w for b in self.batches for w in b.words]
 
 
-def _dataset(csv: Path, max_utts=None):
-    """The manifest's dataset, ``max_utts`` of it spread evenly, sorted by
-    duration, yielding ``id``, ``sig`` and ``wrd``."""
-    dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(str(csv))
-    if max_utts and max_utts < len(dataset):
-        keys = list(dataset.data)
-        step = len(keys) / max_utts
-        keep = {keys[int(i * step)] for i in range(max_utts)}
-        dataset = dataset.filtered_sorted(key_test={"id": lambda i: i in keep})
-    dataset = dataset.filtered_sorted(sort_key="duration")
-    read = sb.utils.data_pipeline.takes("wav")(
-        sb.utils.data_pipeline.provides("sig")(sb.dataio.dataio.read_audio)
-    )
-    sb.dataio.dataset.add_dynamic_item([dataset], read)
-    sb.dataio.dataset.set_output_keys([dataset], ["id", "sig", "wrd"])
-    return dataset
+@dataclass(frozen=True)
+class EvalSet(BatchedUtterances):
+    """A split in memory: batches, reference words, audio duration.
+
+    Attributes
+    ----------
+    name : str
+        Manifest name.
+    batches : list of Batch
+        The padded batches.
+    """
+
+    name: str
+    batches: list
+
+    @property
+    def audio_s(self):
+        """Unpadded audio duration in seconds (16 kHz audio)."""
+        return split_seconds(self.batches, 16000)
 
 
 def load_split(exp: Experiment, split: str, batch_size=None, max_utts=None):
@@ -230,7 +234,7 @@ def load_split(exp: Experiment, split: str, batch_size=None, max_utts=None):
     if not csv.is_file():
         found = sorted(p.stem for p in csv.parent.glob("*.csv"))
         raise BenchmarkError(f"No manifest {csv} (manifests there: {found}).")
-    dataset = _dataset(csv, max_utts)
+    dataset = manifest_dataset([str(csv)], "ascending", max_utts=max_utts)
     opts = dict(exp.hparams.get("test_dataloader_opts", {"batch_size": 8}))
     opts["batch_size"] = batch_size or opts.get("batch_size", 8)
     loader = sb.dataio.dataloader.make_dataloader(dataset, **opts)
@@ -240,7 +244,8 @@ def load_split(exp: Experiment, split: str, batch_size=None, max_utts=None):
     ]
 
 
-def audio_seconds(batches, sample_rate=16000) -> float:
-    """Total duration of the (unpadded) audio of ``batches``, in seconds."""
-    samples = sum(float((b.rel_lens * b.wavs.shape[1]).sum()) for b in batches)
+def split_seconds(batches, sample_rate) -> float:
+    """Total duration of the (unpadded) audio of ``batches``, in seconds
+    (samples summed over the batches, then divided by ``sample_rate``)."""
+    samples = sum(audio_seconds(b.rel_lens, b.wavs.shape[1], 1) for b in batches)
     return samples / sample_rate

@@ -5,29 +5,28 @@ device synchronised around each timed region (:class:`benchmark.timing.
 Stopwatch`); network and decoding times are kept apart, and ``wall_s`` covers
 the whole loop. Passes are repeated and summarised by their median (min and
 max kept), first without LM (greedy), then with the LM decoder.
+
+Example
+-------
+>>> passes = [{"net_s": 1.0, "decode_s": 1.0, "wall_s": 2.5}]
+>>> summary = summarize_passes(passes, audio_s=4.0)
+>>> summary["total_s"]["median"], summary["rtf"]
+(2.0, 0.5)
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 import torch
 from tqdm import tqdm
 
+from benchmark.context import BenchmarkContext
+from benchmark.devices import put_model_on
+from benchmark.results import DeviceTiming
 from benchmark.timing import Stopwatch, real_time_factor, summarize
-from modules.nn.frontend import normalizers_to
-
-if TYPE_CHECKING:
-    from benchmark.run import Context
-    from benchmark.variants import Variant
-
-
-def put_model_on(model, device) -> None:
-    """Move the model, and the statistics ``InputNormalization`` keeps
-    outside its state dict, to ``device``."""
-    model.to(device)
-    normalizers_to(model, device)
+from benchmark.variants import Variant
 
 
 def warm_up(model, variant, batches, device, count) -> None:
@@ -123,29 +122,45 @@ def repeated_passes(ctx, variant, device, decode, label, count, keep=False):
     ]
 
 
-def time_on_device(ctx: Context, variant: Variant, device: str, keep: bool):
+def time_on_device(
+    ctx: BenchmarkContext, variant: Variant, device: str, keep: bool, decoder
+):
     """Timed passes of one variant on one device, without then with LM.
+
+    Parameters
+    ----------
+    ctx : benchmark.context.BenchmarkContext
+        The test batches, model and options.
+    variant : benchmark.variants.Variant
+        How to run the model.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    keep : bool
+        Keep what the pyctcdecode check needs from the first LM pass.
+    decoder : modules.decoding.lm_beam.LMDecoder, optional
+        The LM decoder, its weights set; None: no LM passes.
 
     Returns
     -------
     tuple
-        The summary (times, RTF, WERs) and, if ``keep``, what the
-        pyctcdecode check needs from the first LM pass: its CPU log-probs,
-        its hypotheses and its decoding time (else None).
+        The :class:`benchmark.results.DeviceTiming` (times, RTF, WERs)
+        and, if ``keep``, what the pyctcdecode check needs from the first
+        LM pass: its CPU log-probs, its hypotheses and its decoding time
+        (else None).
     """
     opts = ctx.opts
     put_model_on(ctx.exp.model, device)
     warm_up(ctx.exp.model, variant, ctx.batches, device, opts.warmup_batches)
     passes = repeated_passes(ctx, variant, device, ctx.greedy, "greedy", opts.repeats)
-    result = {"greedy": summarize_passes([p[0] for p in passes], ctx.audio_s)}
-    result["wer"] = ctx.wer(passes[0][1])
+    greedy = summarize_passes([p[0] for p in passes], ctx.audio_s)
+    result = DeviceTiming(greedy, ctx.wer(passes[0][1]))
     kept = None
-    if ctx.decoder is not None:
+    if decoder is not None:
         passes = repeated_passes(
-            ctx, variant, device, ctx.decoder.decode, "LM", opts.lm_repeats, keep
+            ctx, variant, device, decoder.decode, "LM", opts.lm_repeats, keep
         )
-        result["lm"] = summarize_passes([p[0] for p in passes], ctx.audio_s)
-        result["wer_lm"] = ctx.wer(passes[0][1])
+        lm = summarize_passes([p[0] for p in passes], ctx.audio_s)
+        result = replace(result, lm=lm, wer_lm=ctx.wer(passes[0][1]))
         if keep:
             kept = (passes[0][2], passes[0][1], passes[0][0]["decode_s"])
     put_model_on(ctx.exp.model, "cpu")

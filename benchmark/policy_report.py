@@ -1,9 +1,10 @@
 """Report of the dynamic exit policies: Markdown section, CSV and plot.
 
-Reads the ``policies`` entry of ``results.json`` (written by
-:func:`benchmark.run.benchmark_policies`): the last exit as ``reference``,
-one row per ``(policy, threshold)`` with its ``dev`` and ``test``
-measurements, and the static exits (``static``) as reference points.
+Reads the ``policies`` entry of the results, a
+:class:`benchmark.policy_results.PolicySweepResult` (made by
+:func:`benchmark.policy_stage.benchmark_policies`): the last exit as
+``reference``, one row per ``(policy, threshold)`` with its ``dev`` and
+``test`` measurements, and the static exits (``static``) as reference points.
 
 Examples
 --------
@@ -14,6 +15,8 @@ Examples
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 from benchmark.formatting import human, number, pyplot, table_row
 
@@ -42,43 +45,52 @@ def exit_counts_text(counts: dict) -> str:
     )
 
 
-def _flat(results: dict, row: dict, policy: str, threshold) -> dict:
-    """One ``policies.csv`` row from a policy row or the reference."""
-    dev, test = row["dev"], row["test"]
+def _flat(results: dict, name: str, dev, test, marks: dict, relative=None):
+    """One ``policies.csv`` row from the measurements of a policy point or
+    of the reference; ``marks``: its ``policy``, ``threshold``, ``chosen``,
+    ``meets_tolerance`` and ``pareto``; ``relative``: its
+    :class:`benchmark.policy_results.RelativeChange` (None: reference)."""
     flat = {
         "experiment": results["experiment_name"],
         "test_set": results["test_set"],
-        "dev_set": results["policies"]["dev_set"],
+        "dev_set": results["policies"].dev_set,
         "mode": results["settings"]["policy_mode"],
-        "variant": row["name"],
-        "policy": policy,
-        "threshold": threshold,
-        "chosen": row.get("chosen"),
-        "meets_tolerance": row.get("meets_tolerance"),
-        "pareto": row.get("pareto"),
-        "dev_wer": dev["wer"],
-        "dev_mean_layers": dev["mean_layers"],
-        "dev_macs_per_audio_second": dev["macs_per_audio_second"],
-        "exit_counts": exit_counts_text(test["exit_counts"]),
-        **(row.get("relative") or {}),
+        "variant": name,
+        **marks,
+        "dev_wer": dev.wer,
+        "dev_mean_layers": dev.mean_layers,
+        "dev_macs_per_audio_second": dev.macs_per_audio_second,
+        "wer": test.wer,
+        "wer_lm": test.wer_lm,
+        "mean_exit": test.mean_exit,
+        "mean_layers": test.mean_layers,
+        "exit_counts": exit_counts_text(test.exit_counts),
+        "macs_per_batch": test.macs_per_batch,
+        "macs_per_audio_second": test.macs_per_audio_second,
+        "encoder_macs_per_audio_second": test.encoder_macs_per_audio_second,
+        "cpu_s": test.cpu_s,
+        "gpu_s": test.gpu_s,
+        **(asdict(relative) if relative is not None else {}),
     }
-    for key in POLICY_CSV_COLUMNS:
-        if key not in flat:
-            flat[key] = test.get(key)
-    return flat
+    return {key: flat.get(key) for key in POLICY_CSV_COLUMNS}
 
 
 def policy_flat_rows(results: dict) -> list[dict]:
     """The last exit (reference), then one flat row per policy point."""
     section = results["policies"]
-    reference = dict(section["reference"])
-    reference["pareto"] = next(
-        (p["pareto"] for p in section["static"] if p["name"] == reference["name"]),
-        None,
-    )
-    rows = [_flat(results, reference, None, None)]
-    for row in section["rows"]:
-        rows.append(_flat(results, row, row["policy"], row["threshold"]))
+    ref = section.reference
+    pareto = next((p.pareto for p in section.static if p.name == ref.name), None)
+    marks = dict(policy=None, threshold=None, chosen=None, meets_tolerance=None)
+    rows = [_flat(results, ref.name, ref.dev, ref.test, {**marks, "pareto": pareto})]
+    for row in section.rows:
+        marks = {
+            "policy": row.policy,
+            "threshold": row.threshold,
+            "chosen": row.chosen,
+            "meets_tolerance": row.meets_tolerance,
+            "pareto": row.pareto,
+        }
+        rows.append(_flat(results, row.name, row.dev, row.test, marks, row.relative))
     return rows
 
 
@@ -159,14 +171,14 @@ def all_table(flat: list[dict]) -> list[str]:
 def _intro(results: dict) -> list[str]:
     """How the thresholds were chosen and what the columns mean."""
     section, s = results["policies"], results["settings"]
-    ref = section["reference"]
+    ref = section.reference
     timed = "every threshold" if s["policy_timing"] == "all" else "chosen thresholds"
     return [
-        f"Thresholds are chosen on `{section['dev_set']}` ({section['dev_utts']} "
+        f"Thresholds are chosen on `{section.dev_set}` ({section.dev_utts} "
         f"utterances) and applied to `{results['test_set']}`, never tuned on it: "
         "per policy, the cheapest threshold (MACs per audio second on dev) whose "
         f"dev WER is at most {1 + s['policy_tolerance']:.2f} x the last exit's "
-        f"({ref['name']}: {ref['dev']['wer']:.2f} % on dev); (†): no threshold "
+        f"({ref.name}: {ref.dev.wer:.2f} % on dev); (†): no threshold "
         "of the grid met that, the most accurate one is shown. Mode: "
         f"{s['policy_mode']}; policy decoder: {s['policy_decoder']}.",
         "",
@@ -177,7 +189,7 @@ def _intro(results: dict) -> list[str]:
         "LM weights tuned on dev, for the chosen points when the LM is on). "
         f"CPU s: timed passes as for the exits (median of {s['repeats']}), for "
         f"the {timed} only (`policy_timing={s['policy_timing']}`). Savings "
-        f"and WER changes are relative to {ref['name']} on test.",
+        f"and WER changes are relative to {ref.name} on test.",
     ]
 
 
@@ -187,7 +199,7 @@ def policy_section(results: dict) -> list[str]:
     if not results.get("policies"):
         return lines + ["Not run (see notes)."]
     flat = policy_flat_rows(results)
-    front = [p["name"] for p in results["policies"]["static"] if p["pareto"]]
+    front = [p.name for p in results["policies"].static if p.pareto]
     front += [r["variant"] for r in flat[1:] if r["pareto"]]
     lines += _intro(results)
     lines += ["", "### Chosen operating points", ""] + chosen_table(flat)
@@ -205,7 +217,7 @@ def policy_section(results: dict) -> list[str]:
 
 def _front_line(ax, points) -> None:
     """The Pareto front as a step line, its points circled."""
-    front = sorted((p["macs_per_audio_second"] / 1e9, p["wer"]) for p in points)
+    front = sorted((p.macs_per_audio_second / 1e9, p.wer) for p in points)
     xs, ys = zip(*front)
     ax.step(xs, ys, where="post", color="grey", lw=1, alpha=0.6, zorder=1)
     ax.scatter(xs, ys, s=160, facecolors="none", edgecolors="red", lw=1.2,
@@ -219,23 +231,23 @@ def plot_policies(results: dict, path) -> str:
     plt = pyplot()
     section = results["policies"]
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
-    for policy in dict.fromkeys(r["policy"] for r in section["rows"]):
-        rows = [r for r in section["rows"] if r["policy"] == policy]
-        rows.sort(key=lambda r: r["test"]["macs_per_audio_second"])
-        x = [r["test"]["macs_per_audio_second"] / 1e9 for r in rows]
-        (line,) = ax.plot(x, [r["test"]["wer"] for r in rows], "o-", ms=4, label=policy)
+    for policy in dict.fromkeys(r.policy for r in section.rows):
+        rows = [r for r in section.rows if r.policy == policy]
+        rows.sort(key=lambda r: r.test.macs_per_audio_second)
+        x = [r.test.macs_per_audio_second / 1e9 for r in rows]
+        (line,) = ax.plot(x, [r.test.wer for r in rows], "o-", ms=4, label=policy)
         for r, xi in zip(rows, x):
-            if r["chosen"]:
-                ax.plot(xi, r["test"]["wer"], "*", ms=14, color=line.get_color(),
+            if r.chosen:
+                ax.plot(xi, r.test.wer, "*", ms=14, color=line.get_color(),
                         markeredgecolor="black", zorder=5)  # fmt: skip
-    static = section["static"]
-    xs = [p["macs_per_audio_second"] / 1e9 for p in static]
-    ax.plot(xs, [p["wer"] for p in static], "ks--", ms=5, lw=0.8, label="static exits")
+    static = section.static
+    xs = [p.macs_per_audio_second / 1e9 for p in static]
+    ax.plot(xs, [p.wer for p in static], "ks--", ms=5, lw=0.8, label="static exits")
     for p, xi in zip(static, xs):
-        ax.annotate(p["name"], (xi, p["wer"]), fontsize=7, xytext=(3, 3),
+        ax.annotate(p.name, (xi, p.wer), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")  # fmt: skip
-    points = [r["test"] for r in section["rows"] if r["pareto"]]
-    _front_line(ax, points + [p for p in static if p["pareto"]])
+    points = [r.test for r in section.rows if r.pareto]
+    _front_line(ax, points + [p for p in static if p.pareto])
     ax.set_xlabel("GMACs per second of audio (counted on the dynamic forward)")
     ax.set_ylabel("WER %")
     ax.set_title(f"Exit policies on {results['test_set']} (star: chosen on dev)")

@@ -1,9 +1,10 @@
 """Benchmark outputs: ``results.json``, ``results.csv``, ``report.md`` and
 PNG plots (WER vs MACs, time per variant).
 
-:func:`flat_rows` turns a ``results.json`` into one flat row per variant
-(the CSV columns in :data:`CSV_COLUMNS`); :mod:`benchmark.aggregate` reuses
-it to merge experiments; :mod:`benchmark.policy_report` adds the dynamic
+:func:`flat_rows` turns the results (their variants as
+:class:`benchmark.results.VariantResult`) into one flat row per variant (the
+CSV columns in :data:`CSV_COLUMNS`); :mod:`benchmark.aggregate` reuses it to
+merge experiments; :mod:`benchmark.policy_report` adds the dynamic
 exit policies' section, ``policies.csv`` and
 ``policies_wer_vs_compute.png``.
 """
@@ -21,6 +22,7 @@ from benchmark.policy_report import (
     policy_flat_rows,
     policy_section,
 )
+from benchmark.results import DEVICE_KEYS, VariantResult, results_to_json
 
 CSV_COLUMNS = [
     "experiment", "test_set", "variant", "exit", "layer", "params",
@@ -34,7 +36,6 @@ CSV_COLUMNS = [
 """Columns of ``results.csv`` (times: seconds for the whole test set, median
 of the repeated passes; ``*_s`` = network + decoding)."""
 
-DEVICE_KEYS = {"cpu": "cpu", "cuda": "gpu"}
 PYCTCDECODE_NOTE = (
     "Same log-probabilities, LM, unigrams, weights, beam and pruning "
     "thresholds. SpeechBrain's searcher is adapted from pyctcdecode; ours adds "
@@ -53,12 +54,13 @@ def _median(timing: dict | None, key: str):
     return timing[key]["median"]
 
 
-def _device_columns(row: dict) -> dict:
+def _device_columns(row: VariantResult) -> dict:
     """Per-device CSV columns of one variant."""
     flat = {}
     for device, prefix in DEVICE_KEYS.items():
-        timing = row["devices"].get(device, {})
-        greedy, lm = timing.get("greedy"), timing.get("lm")
+        timing = row.devices.get(device)
+        greedy = timing.greedy if timing is not None else None
+        lm = timing.lm if timing is not None else None
         flat[f"{prefix}_s"] = _median(greedy, "total_s")
         flat[f"{prefix}_lm_s"] = _median(lm, "total_s")
         flat[f"{prefix}_net_s"] = _median(greedy, "net_s")
@@ -70,28 +72,29 @@ def _device_columns(row: dict) -> dict:
 
 
 def flat_rows(results: dict) -> list[dict]:
-    """One flat dict per variant with the :data:`CSV_COLUMNS` keys."""
+    """One flat dict per variant with the :data:`CSV_COLUMNS` keys
+    (``results["variants"]``: :class:`benchmark.results.VariantResult`)."""
     rows = []
     for row in results["variants"]:
-        weights = row.get("lm_weights") or {}
-        pyctc = row.get("pyctcdecode") or {}
+        weights = row.lm_weights or {}
+        pyctc = row.pyctcdecode
         flat = {
             "experiment": results["experiment_name"],
             "test_set": results["test_set"],
-            "variant": row["name"],
-            "exit": row["exit"],
-            "layer": row["layer"],
-            "params": row["params"],
-            "macs_per_batch": row["macs_per_batch"],
-            "macs_per_audio_second": row["macs_per_audio_second"],
-            "encoder_macs_per_audio_second": row.get("encoder_macs_per_audio_second"),
-            "wer": row["wer"],
-            "wer_lm": row.get("wer_lm"),
-            "wer_train": row.get("wer_train"),
+            "variant": row.name,
+            "exit": row.exit,
+            "layer": row.layer,
+            "params": row.params,
+            "macs_per_batch": row.macs_per_batch,
+            "macs_per_audio_second": row.macs_per_audio_second,
+            "encoder_macs_per_audio_second": row.encoder_macs_per_audio_second,
+            "wer": row.wer,
+            "wer_lm": row.wer_lm,
+            "wer_train": row.wer_train,
             "alpha": weights.get("alpha"),
             "beta": weights.get("beta"),
-            "pyctcdecode_wer_lm": pyctc.get("wer_lm"),
-            "pyctcdecode_time_ratio": pyctc.get("time_ratio"),
+            "pyctcdecode_wer_lm": pyctc.wer_lm if pyctc else None,
+            "pyctcdecode_time_ratio": pyctc.time_ratio if pyctc else None,
         }
         flat.update(_device_columns(row))
         rows.append({k: flat.get(k) for k in CSV_COLUMNS})
@@ -148,12 +151,11 @@ def timing_table(results: dict) -> list[str]:
     header += ["net+dec s", "wall s", "RTF"]
     lines = [table_row(header), table_row(["---"] * len(header))]
     for row in results["variants"]:
-        for device, timing in row["devices"].items():
-            for decoder in ("greedy", "lm"):
-                s = timing.get(decoder)
+        for device, timing in row.devices.items():
+            for decoder, s in (("greedy", timing.greedy), ("lm", timing.lm)):
                 if s is None:
                     continue
-                cells = [row["name"], device, decoder]
+                cells = [row.name, device, decoder]
                 cells += [_spread(s, k) for k in ("net_s", "decode_s", "total_s")]
                 cells += [_spread(s, "wall_s"), f"{s['rtf']:.4g}"]
                 lines.append(table_row(cells))
@@ -178,22 +180,22 @@ def lm_section(results: dict) -> list[str]:
         table_row(["---"] * 5),
     ]
     for row in results["variants"]:
-        w = row.get("lm_weights") or {}
+        w = row.lm_weights or {}
         grid = ", ".join(
             f"({p['alpha']:g}, {p['beta']:g}): {p['wer']:.2f}"
             for p in w.get("grid", [])
         )
         tuned = w.get("tuned_on") or "fixed"
-        if w.get("tuned_variant") and w["tuned_variant"] != row["name"]:
+        if w.get("tuned_variant") and w["tuned_variant"] != row.name:
             tuned += f" (with {w['tuned_variant']})"
-        cells = [row["name"], w.get("alpha"), w.get("beta"), tuned, grid or "-"]
+        cells = [row.name, w.get("alpha"), w.get("beta"), tuned, grid or "-"]
         lines.append(table_row(cells))
     return lines
 
 
 def pyctcdecode_section(results: dict) -> list[str]:
     """SpeechBrain vs pyctcdecode beam search on the same log-probs and LM."""
-    rows = [r for r in results["variants"] if r.get("pyctcdecode")]
+    rows = [r for r in results["variants"] if r.pyctcdecode is not None]
     if not rows:
         return ["Not run."]
     header = [
@@ -203,15 +205,15 @@ def pyctcdecode_section(results: dict) -> list[str]:
     ]  # fmt: skip
     lines = [table_row(header), table_row(["---"] * len(header))]
     for row in rows:
-        p = row["pyctcdecode"]
+        p = row.pyctcdecode
         cells = [
-            row["name"],
-            number(p["speechbrain_wer_lm"]),
-            number(p["wer_lm"]),
-            number(p["speechbrain_decode_s"], 3),
-            number(p["decode_s"], 3),
-            number(p["time_ratio"]),
-            f"{100 * p['same_hypothesis_fraction']:.1f} %",
+            row.name,
+            number(p.speechbrain_wer_lm),
+            number(p.wer_lm),
+            number(p.speechbrain_decode_s, 3),
+            number(p.decode_s, 3),
+            number(p.time_ratio),
+            f"{100 * p.same_hypothesis_fraction:.1f} %",
         ]
         lines.append(table_row(cells))
     return lines + ["", PYCTCDECODE_NOTE]
@@ -314,21 +316,21 @@ def plot_time_per_variant(results: dict, path) -> str:
     variants = results["variants"]
     keys = [
         (device, dec)
-        for device in variants[0]["devices"]
+        for device, timing in variants[0].devices.items()
         for dec in ("greedy", "lm")
-        if dec in variants[0]["devices"][device]
+        if getattr(timing, dec) is not None
     ]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(variants) + 3), 4.5))
     width = 0.8 / len(keys)
     for i, (device, dec) in enumerate(keys):
-        stats = [v["devices"][device][dec]["total_s"] for v in variants]
+        stats = [getattr(v.devices[device], dec)["total_s"] for v in variants]
         med = [s["median"] for s in stats]
         err = [[m - s["min"] for m, s in zip(med, stats)],
                [s["max"] - m for m, s in zip(med, stats)]]  # fmt: skip
         xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(variants))]
         label = f"{device} {'+LM' if dec == 'lm' else 'greedy'}"
         ax.bar(xs, med, width, yerr=err, capsize=2, label=label)
-    ax.set_xticks(range(len(variants)), [v["name"] for v in variants])
+    ax.set_xticks(range(len(variants)), [v.name for v in variants])
     ax.set_ylabel("seconds for the test set")
     ax.set_yscale("log")
     ax.set_title(f"Time per variant ({results['test_set']})")
@@ -359,7 +361,7 @@ def write_outputs(results: dict, folder) -> dict:
         policy_rows = policy_flat_rows(results)
         write_csv(policy_rows, folder / "policies.csv", POLICY_CSV_COLUMNS)
     with open(folder / "results.json", "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2, default=str)
+        json.dump(results_to_json(results), handle, indent=2, default=str)
     write_csv(rows, folder / "results.csv", CSV_COLUMNS)
     (folder / "report.md").write_text(markdown_report(results), encoding="utf-8")
     return results

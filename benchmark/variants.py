@@ -1,4 +1,4 @@
-"""Variants of a model, the benchmark's extension point, and their cost.
+"""Variants of a model: the benchmark's extension point.
 
 A :class:`Variant` is one way of running the model on a batch,
 ``run(model, wavs, rel_lens) -> log_probs [B, T, V]``; by default there is one
@@ -6,8 +6,9 @@ per exit of an early-exit model (exit ``k`` runs only the layers up to ``k``).
 
 Adding a variant (e.g. a fixed layer-removal setting): write such a function
 and register a builder ``builder(model) -> list of Variant`` in
-:data:`VARIANT_BUILDERS`; :func:`measure_cost` (MACs and parameters) and the
-timed passes of :mod:`benchmark.passes` then treat it like the exits.
+:data:`VARIANT_BUILDERS`; :func:`benchmark.cost.measure_cost` (MACs and
+parameters) and the timed passes of :mod:`benchmark.passes` then treat it like
+the exits.
 Dynamic exit policies, whose thresholds must be chosen on dev first, have
 their own sweep in :mod:`benchmark.policy_sweep`.
 """
@@ -19,9 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
-from tqdm import tqdm
 
-from benchmark.macs import count_macs, encoder_macs
 from modules.exits.dynamic import dynamic_exit_forward
 
 
@@ -67,7 +66,7 @@ VARIANT_BUILDERS: dict[str, Callable] = {"exits": exit_variants}
 (layer-removal settings, ...) here."""
 
 
-def build_variants(model, names=("exits",)) -> list[Variant]:
+def build_variants(model, names) -> list[Variant]:
     """Variants of ``model`` from the named builders, in order.
 
     Parameters
@@ -103,80 +102,6 @@ class VariantModule(torch.nn.Module):
     def forward(self, wavs, rel_lens):
         """Log-probabilities of the variant."""
         return self.variant(self.model, wavs, rel_lens)
-
-
-# --------------------------------------------------------------------------
-# Cost: MACs and parameters
-# --------------------------------------------------------------------------
-
-
-def used_parameters(module: torch.nn.Module, *inputs) -> int:
-    """Parameters of the modules whose forward runs in ``module(*inputs)``.
-
-    Each parameter is counted once: for exit ``k``, the front-end, the layers
-    up to ``k``, the final norm and exit ``k``'s head.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        Typically a :class:`VariantModule`.
-    *inputs
-        Arguments of one forward pass (run under ``torch.inference_mode()``).
-
-    Returns
-    -------
-    int
-    """
-    ran = []
-    handle = torch.nn.modules.module.register_module_forward_hook(
-        lambda mod, args, out: ran.append(mod)
-    )
-    try:
-        with torch.inference_mode():
-            module(*inputs)
-    finally:
-        handle.remove()
-    sizes = {id(p): p.numel() for m in ran for p in m.parameters(recurse=False)}
-    return sum(sizes.values())
-
-
-def measure_cost(model, variant, batches, audio_s, progressbar=False) -> dict:
-    """MACs on every batch and the parameters the variant uses.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        The trained model.
-    variant : Variant
-        How to run it.
-    batches : list of benchmark.experiment.Batch
-        The test batches (parameters are counted on the first).
-    audio_s : float
-        Unpadded audio duration of ``batches``.
-    progressbar : bool
-        Show a tqdm progress bar.
-
-    Returns
-    -------
-    dict
-        ``params``, ``macs_per_batch`` (mean), ``macs_per_audio_second``,
-        ``macs_total`` and ``encoder_macs_per_audio_second`` (front-end and
-        heads excluded, :func:`benchmark.macs.encoder_macs`).
-    """
-    module = VariantModule(model, variant).eval()
-    macs, encoder = [], 0
-    desc = f"{variant.name} MACs"
-    for batch in tqdm(batches, dynamic_ncols=True, disable=not progressbar, desc=desc):
-        report = count_macs(module, batch.wavs, batch.rel_lens, depth=3)
-        macs.append(report.total)
-        encoder += encoder_macs(report, "model.")
-    return {
-        "params": used_parameters(module, batches[0].wavs, batches[0].rel_lens),
-        "macs_per_batch": sum(macs) / len(macs),
-        "macs_per_audio_second": sum(macs) / audio_s,
-        "macs_total": sum(macs),
-        "encoder_macs_per_audio_second": encoder / audio_s,
-    }
 
 
 class PolicyVariant:

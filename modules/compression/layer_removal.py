@@ -1,6 +1,6 @@
 """Layer removal: start fine-tuning from the first N layers of a trained model.
 
-YAML keys (read by ``train.py`` before training):
+YAML keys (read at start-up by :func:`modules.training.run_setup.build_run_setup`):
 
 - ``keep_layers: N`` builds the model with only the first N encoder layers
   (:class:`modules.models.early_exit.EarlyExitCTC`): exits above layer N are dropped
@@ -29,7 +29,19 @@ logger = logging.getLogger(__name__)
 
 def source_key(model, key):
     """Name in the full model's state of ``key`` of ``model``; None for a
-    head the full model did not have (it keeps its fresh initialisation)."""
+    head the full model did not have (it keeps its fresh initialisation).
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> short = SimpleNamespace(
+    ...     shared_head=False, exit_layers=[2, 3], full_exit_layers=[2, 4]
+    ... )
+    >>> source_key(short, "heads.0.w.weight"), source_key(short, "heads.1.w.weight")
+    ('heads.0.w.weight', None)
+    >>> source_key(short, "encoder.layers.0.norm.weight")
+    'encoder.layers.0.norm.weight'
+    """
     if not key.startswith("heads."):
         return key
     _, index, rest = key.split(".", 2)
@@ -42,7 +54,18 @@ def source_key(model, key):
 
 
 def check_source_heads(model, source_state, path):
-    """The checkpoint must have the heads of ``model`` before removal."""
+    """The checkpoint must have the heads of ``model`` before removal.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> model = SimpleNamespace(shared_head=False, full_exit_layers=[2, 4])
+    >>> check_source_heads(model, {"heads.0.w": 0, "heads.1.w": 0}, "save")
+    >>> check_source_heads(model, {"heads.0.w": 0}, "save")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: init_from_checkpoint=save has 1 exit heads, but ...
+    """
     found = {key.split(".")[1] for key in source_state if key.startswith("heads.")}
     expected = 1 if model.shared_head else len(model.full_exit_layers)
     if len(found) != expected:
@@ -56,7 +79,20 @@ def check_source_heads(model, source_state, path):
 
 
 def shortened_state(model, source_state, path):
-    """``model``'s state dict filled from the full model's ``source_state``."""
+    """``model``'s state dict filled from the full model's ``source_state``.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> model = SimpleNamespace(
+    ...     shared_head=True,
+    ...     exit_layers=[2],
+    ...     full_exit_layers=[2, 4],
+    ...     state_dict=lambda: {"heads.0.w": torch.zeros(2)},
+    ... )
+    >>> shortened_state(model, {"heads.0.w": torch.ones(2)}, "save")
+    {'heads.0.w': tensor([1., 1.])}
+    """
     check_source_heads(model, source_state, path)
     state, problems = {}, []
     for key, value in model.state_dict().items():
@@ -98,6 +134,13 @@ def init_from_checkpoint(model, path, normalizer=None):
     -------
     str
         The checkpoint folder used.
+
+    Example
+    -------
+    >>> init_from_checkpoint(None, "/no/such/save")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    FileNotFoundError: init_from_checkpoint=/no/such/save does not exist; ...
     """
     folder = resolve_checkpoint(path)
     source_state = torch.load(os.path.join(folder, "model.ckpt"), map_location="cpu")
@@ -119,7 +162,19 @@ def init_from_checkpoint(model, path, normalizer=None):
 
 
 def configure_layer_removal(hparams):
-    """``init_from_checkpoint`` / ``keep_layers`` of the YAML, before training."""
+    """``init_from_checkpoint`` / ``keep_layers`` of the YAML, before training.
+
+    Arguments
+    ---------
+    hparams : dict
+        The loaded YAML: ``model``, and optionally ``init_from_checkpoint``,
+        ``keep_layers``, ``normalizer`` and ``ssl_source`` (an SSL encoder's
+        ``keep_layers`` keeps pre-trained layers, so it needs no checkpoint).
+
+    Example
+    -------
+    >>> configure_layer_removal({"model": None, "init_from_checkpoint": None})
+    """
     path = hparams.get("init_from_checkpoint")
     if path is not None:
         init_from_checkpoint(hparams["model"], path, hparams.get("normalizer"))

@@ -13,9 +13,9 @@ import torch
 from speechbrain.dataio.sampler import DynamicBatchSampler
 from speechbrain.utils.distributed import run_on_main
 
-from modules.data.tokenizer import train_tokenizer
 from modules.data.librispeech import prepare_librispeech
-from modules.data.synthetic import MARKER_NAME, generate_corpus
+from modules.data.synthetic.generate import MARKER_NAME, generate_corpus
+from modules.data.tokenizer import train_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +99,16 @@ def build_tokenizer(hparams):
     return tokenizer
 
 
-def _dataset(csv_paths, sort, max_duration=None):
-    """Concatenated manifests as one dataset, sorted by duration if asked."""
+def _spread(dataset, max_utts):
+    """``max_utts`` utterances of ``dataset`` spread evenly over it."""
+    keys = list(dataset.data)
+    step = len(keys) / max_utts
+    keep = {keys[int(i * step)] for i in range(max_utts)}
+    return dataset.filtered_sorted(key_test={"id": lambda i: i in keep})
+
+
+def _concatenated(csv_paths):
+    """Concatenated manifests as one dataset."""
     data = [sb.dataio.dataset.DynamicItemDataset.from_csv(p) for p in csv_paths]
     dataset = data[0]
     if len(data) > 1:
@@ -108,20 +116,67 @@ def _dataset(csv_paths, sort, max_duration=None):
         for part in data:
             rows.update(part.data)
         dataset = sb.dataio.dataset.DynamicItemDataset(rows)
-    if sort in ("ascending", "descending"):
-        return dataset.filtered_sorted(
-            sort_key="duration", reverse=sort == "descending"
-        )
     return dataset
 
 
-def build_datasets(hparams, tokenizer):
-    """Train, dev and per-test-split datasets with audio and token pipelines."""
+def manifest_dataset(csv_paths, sort, tokenizer=None, max_utts=None):
+    """Concatenated manifests as one dataset yielding ``id``, ``sig``
+    (the audio), ``wrd`` and, given a tokenizer, ``tokens``.
 
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
-        return sb.dataio.dataio.read_audio(wav)
+    Parameters
+    ----------
+    csv_paths : list of str
+        CSV manifests (``id``, ``duration``, ``wav``, ``wrd`` columns).
+    sort : str
+        ``"ascending"`` or ``"descending"`` by duration; anything else keeps
+        the manifests' order.
+    tokenizer : sentencepiece.SentencePieceProcessor, optional
+        Encodes ``wrd`` into ``tokens``; None: no ``tokens``.
+    max_utts : int, optional
+        Keep that many utterances spread evenly (before sorting).
+
+    Returns
+    -------
+    speechbrain.dataio.dataset.DynamicItemDataset
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "dev.csv")
+    >>> rows = ["ID,duration,wav,wrd", "a,2.0,a.wav,HI", "b,1.0,b.wav,HO"]
+    >>> with open(path, "w") as handle:
+    ...     _ = handle.write(os.linesep.join(rows))
+    >>> manifest_dataset([path], "ascending").data_ids
+    ['b', 'a']
+    >>> manifest_dataset([path], None, max_utts=1).data_ids
+    ['a']
+    """
+    dataset = _concatenated(csv_paths)
+    if max_utts and max_utts < len(dataset):
+        dataset = _spread(dataset, max_utts)
+    if sort in ("ascending", "descending"):
+        dataset = dataset.filtered_sorted(
+            sort_key="duration", reverse=sort == "descending"
+        )
+    sb.dataio.dataset.add_dynamic_item([dataset], _read_audio)
+    keys = ["id", "sig", "wrd"]
+    if tokenizer is not None:
+        sb.dataio.dataset.add_dynamic_item([dataset], _text_pipeline(tokenizer))
+        keys.append("tokens")
+    sb.dataio.dataset.set_output_keys([dataset], keys)
+    return dataset
+
+
+@sb.utils.data_pipeline.takes("wav")
+@sb.utils.data_pipeline.provides("sig")
+def _read_audio(wav):
+    """The waveform of a manifest's ``wav`` path."""
+    return sb.dataio.dataio.read_audio(wav)
+
+
+def _text_pipeline(tokenizer):
+    """Dynamic item ``wrd -> (wrd, tokens)`` with ``tokenizer``."""
 
     @sb.utils.data_pipeline.takes("wrd")
     @sb.utils.data_pipeline.provides("wrd", "tokens")
@@ -129,17 +184,23 @@ def build_datasets(hparams, tokenizer):
         yield wrd
         yield torch.LongTensor(tokenizer.encode_as_ids(wrd))
 
-    train = _dataset(
-        [manifest(hparams, s) for s in hparams["train_splits"]], hparams["sorting"]
+    return text_pipeline
+
+
+def build_datasets(hparams, tokenizer):
+    """Train, dev and per-test-split datasets with audio and token pipelines."""
+    train = manifest_dataset(
+        [manifest(hparams, s) for s in hparams["train_splits"]],
+        hparams["sorting"],
+        tokenizer,
     )
-    dev = _dataset([manifest(hparams, s) for s in hparams["dev_splits"]], "ascending")
+    dev = manifest_dataset(
+        [manifest(hparams, s) for s in hparams["dev_splits"]], "ascending", tokenizer
+    )
     tests = {
-        s: _dataset([manifest(hparams, s)], "ascending") for s in hparams["test_splits"]
+        s: manifest_dataset([manifest(hparams, s)], "ascending", tokenizer)
+        for s in hparams["test_splits"]
     }
-    datasets = [train, dev, *tests.values()]
-    sb.dataio.dataset.add_dynamic_item(datasets, audio_pipeline)
-    sb.dataio.dataset.add_dynamic_item(datasets, text_pipeline)
-    sb.dataio.dataset.set_output_keys(datasets, ["id", "sig", "wrd", "tokens"])
     return train, dev, tests
 
 

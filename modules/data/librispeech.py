@@ -12,10 +12,11 @@ with the columns ``ID, duration, wav, spk_id, wrd``.
 
 Each split is prepared once: the options used are stored next to the CSV in
 ``<save_folder>/<split>.prep_opts.json`` and a later call with the same
-options is skipped, while a call with other options redoes the split. Files
-are written to a temporary file in ``save_folder`` and moved into place with
-``os.replace``, so an interrupted or failed preparation never leaves a
-half-written manifest and never destroys one already prepared.
+options is skipped, while a call with other options redoes the split. The
+split is read by :mod:`modules.data.librispeech_scan` and written by
+:mod:`modules.data.manifests`, atomically, so an interrupted or failed
+preparation never leaves a half-written manifest and never destroys one
+already prepared.
 
 DDP: :func:`prepare_librispeech` writes files and is not guarded itself.
 In multi-process training call it through
@@ -34,32 +35,25 @@ Authors
  * efficient-asr contributors
 """
 
-import csv
 import json
 import logging
 import os
-import random
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 
-import soundfile
+from modules.data.librispeech_scan import scan_split
+from modules.data.manifests import (
+    SORT_OPTIONS,
+    atomic_write_text,
+    filter_by_duration,
+    sort_entries,
+    write_csv,
+)
+from modules.data.preparation_error import PreparationError
 
 logger = logging.getLogger(__name__)
 
-CSV_COLUMNS = ["ID", "duration", "wav", "spk_id", "wrd"]
-SORT_OPTIONS = ("ascending", "descending", "random", "none")
 OPTS_SUFFIX = ".prep_opts.json"
-AUDIO_EXT = ".flac"
-TRANS_SUFFIX = ".trans.txt"
 # Bump when the manifest format changes so that old manifests are redone.
 FORMAT_VERSION = 1
-
-
-class PreparationError(RuntimeError):
-    """Raised when the input corpus is missing, malformed or unusable.
-
-    The message always names the offending path and what is wrong with it.
-    """
 
 
 def prepare_librispeech(
@@ -185,7 +179,7 @@ def _prepare_split(opts, csv_path, num_workers):
     if os.path.exists(opts_path):
         os.remove(opts_path)
     write_csv(entries, csv_path)
-    _atomic_write_text(opts_path, json.dumps(opts, indent=2, sort_keys=True))
+    atomic_write_text(opts_path, json.dumps(opts, indent=2, sort_keys=True))
     hours = sum(e["duration"] for e in entries) / 3600
     logger.info("Wrote %s: %d utterances, %.2f h.", csv_path, len(entries), hours)
 
@@ -204,307 +198,3 @@ def _already_prepared(csv_path, opts_path, opts):
             return json.load(f) == opts
     except (OSError, ValueError):
         return False
-
-
-def scan_split(data_folder, split, num_workers=8):
-    """Collect and validate every utterance of one split.
-
-    Arguments
-    ---------
-    data_folder : str
-        Folder holding the split folders.
-    split : str
-        Split folder name.
-    num_workers : int
-        Threads used to read audio headers.
-
-    Returns
-    -------
-    list of dict
-        One dict per utterance with keys ``ID, duration, wav, spk_id, wrd``,
-        sorted by ID.
-    """
-    split_folder = os.path.join(data_folder, split)
-    if not os.path.isdir(split_folder):
-        raise PreparationError(_missing_split_message(data_folder, split))
-    entries = []
-    for spk_id in _subfolders(split_folder):
-        spk_folder = os.path.join(split_folder, spk_id)
-        for chapter in _subfolders(spk_folder):
-            chapter_folder = os.path.join(spk_folder, chapter)
-            entries.extend(_scan_chapter(chapter_folder, spk_id, chapter))
-    if not entries:
-        raise PreparationError(
-            f"Split folder {split_folder} contains no utterances "
-            f"(expected <spk>/<chapter>/*{AUDIO_EXT} and *{TRANS_SUFFIX})."
-        )
-    with ThreadPoolExecutor(max(1, num_workers)) as pool:
-        durations = pool.map(read_duration, [e["wav"] for e in entries])
-        for entry, duration in zip(entries, durations):
-            entry["duration"] = duration
-    return sorted(entries, key=lambda e: e["ID"])
-
-
-def _missing_split_message(data_folder, split):
-    """Explain a missing split folder, listing the available ones."""
-    available = _subfolders(data_folder)
-    msg = (
-        f"Split folder {os.path.join(data_folder, split)} does not exist. "
-        f"Available splits in {data_folder}: {available or 'none'}."
-    )
-    if "LibriSpeech" in available:
-        suggestion = os.path.join(data_folder, "LibriSpeech")
-        msg += f" Did you mean data_folder={suggestion}?"
-    return msg
-
-
-def _subfolders(folder):
-    """Return the sorted names of the non-hidden subfolders of ``folder``."""
-    return sorted(
-        e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")
-    )
-
-
-def _scan_chapter(chapter_folder, spk_id, chapter):
-    """Match the transcript lines and audio files of one chapter folder."""
-    trans_path = os.path.join(chapter_folder, f"{spk_id}-{chapter}{TRANS_SUFFIX}")
-    audio = {
-        name[: -len(AUDIO_EXT)]: os.path.join(chapter_folder, name)
-        for name in os.listdir(chapter_folder)
-        if name.endswith(AUDIO_EXT) and not name.startswith(".")
-    }
-    if not os.path.isfile(trans_path):
-        if not audio:
-            return []
-        raise PreparationError(
-            f"Transcript file {trans_path} is missing, but {chapter_folder} "
-            f"holds {len(audio)} {AUDIO_EXT} files."
-        )
-    transcripts = read_transcripts(trans_path)
-    for utt_id in transcripts:
-        if utt_id not in audio:
-            raise PreparationError(
-                f"{trans_path}: transcript line {utt_id!r} has no audio file "
-                f"{os.path.join(chapter_folder, utt_id + AUDIO_EXT)}."
-            )
-    for utt_id, wav in sorted(audio.items()):
-        if utt_id not in transcripts:
-            raise PreparationError(
-                f"Audio file {wav} has no transcript line in {trans_path}."
-            )
-    return [
-        {"ID": u, "wav": audio[u], "spk_id": spk_id, "wrd": t}
-        for u, t in transcripts.items()
-    ]
-
-
-def read_transcripts(trans_path):
-    """Read a ``<spk>-<chapter>.trans.txt`` file.
-
-    Arguments
-    ---------
-    trans_path : str
-        Path of the transcript file; each line is ``<ID> <TRANSCRIPT>``.
-
-    Returns
-    -------
-    dict
-        Maps utterance ID to its transcript (whitespace normalised).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "1-2.trans.txt")
-    >>> with open(path, "w") as f:
-    ...     _ = f.write("1-2-0000 HELLO  WORLD\\n\\n1-2-0001 HI\\n")
-    >>> read_transcripts(path)
-    {'1-2-0000': 'HELLO WORLD', '1-2-0001': 'HI'}
-    >>> import shutil
-    >>> shutil.rmtree(os.path.dirname(path))
-    """
-    transcripts = {}
-    with open(trans_path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            fields = line.split(maxsplit=1)
-            if not fields:
-                continue
-            utt_id = fields[0]
-            text = " ".join(fields[1].split()) if len(fields) > 1 else ""
-            where = f"{trans_path}, line {line_no} ({utt_id!r})"
-            if not text:
-                raise PreparationError(f"{where}: empty transcript.")
-            if utt_id in transcripts:
-                raise PreparationError(f"{where}: duplicate utterance ID.")
-            transcripts[utt_id] = text
-    return transcripts
-
-
-def read_duration(path):
-    """Return the duration of an audio file in seconds (header only).
-
-    Arguments
-    ---------
-    path : str
-        Audio file path.
-
-    Returns
-    -------
-    float
-        Number of frames divided by the sample rate.
-    """
-    try:
-        info = soundfile.info(path)
-    except Exception as err:  # libsndfile raises several error types
-        raise PreparationError(
-            f"Unreadable or corrupt audio file {path}: {err}"
-        ) from err
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise PreparationError(f"Audio file {path} contains no samples.")
-    return info.frames / info.samplerate
-
-
-def filter_by_duration(entries, min_duration=None, max_duration=None, split=""):
-    """Drop utterances outside ``[min_duration, max_duration]`` seconds.
-
-    Arguments
-    ---------
-    entries : list of dict
-        Utterances with a ``duration`` key.
-    min_duration, max_duration : float, optional
-        Bounds in seconds (inclusive); None means unbounded.
-    split : str
-        Split name, used in messages.
-
-    Returns
-    -------
-    list of dict
-        The kept utterances, in the input order.
-
-    Example
-    -------
-    >>> entries = [{"ID": "a", "duration": 1.0}, {"ID": "b", "duration": 9.0}]
-    >>> [e["ID"] for e in filter_by_duration(entries, max_duration=5.0)]
-    ['a']
-    """
-    kept = [
-        e
-        for e in entries
-        if (min_duration is None or e["duration"] >= min_duration)
-        and (max_duration is None or e["duration"] <= max_duration)
-    ]
-    n_dropped = len(entries) - len(kept)
-    if n_dropped:
-        dropped_h = (
-            sum(e["duration"] for e in entries) - sum(e["duration"] for e in kept)
-        ) / 3600
-        logger.info(
-            "Split %s: dropped %d of %d utterances (%.2f h) outside "
-            "[min_duration=%s, max_duration=%s] s.",
-            split,
-            n_dropped,
-            len(entries),
-            dropped_h,
-            min_duration,
-            max_duration,
-        )
-    if not kept:
-        raise PreparationError(
-            f"Split {split!r}: no utterance left after filtering with "
-            f"min_duration={min_duration}, max_duration={max_duration} "
-            f"({len(entries)} utterances before filtering)."
-        )
-    return kept
-
-
-def sort_entries(entries, sort="ascending", seed=1234):
-    """Order utterances as SpeechBrain recipes do.
-
-    Arguments
-    ---------
-    entries : list of dict
-        Utterances with ``ID`` and ``duration`` keys.
-    sort : str
-        ``"ascending"``, ``"descending"``, ``"random"`` or ``"none"``.
-    seed : int
-        Shuffle seed for ``"random"``.
-
-    Returns
-    -------
-    list of dict
-        A new, ordered list.
-
-    Example
-    -------
-    >>> entries = [{"ID": "a", "duration": 2.0}, {"ID": "b", "duration": 1.0}]
-    >>> [e["ID"] for e in sort_entries(entries, "ascending")]
-    ['b', 'a']
-    """
-    if sort == "ascending":
-        return sorted(entries, key=lambda e: (e["duration"], e["ID"]))
-    if sort == "descending":
-        return sorted(entries, key=lambda e: (-e["duration"], e["ID"]))
-    if sort == "random":
-        entries = list(entries)
-        random.Random(seed).shuffle(entries)
-        return entries
-    if sort == "none":
-        return list(entries)
-    raise ValueError(f"sort must be one of {SORT_OPTIONS}, got {sort!r}.")
-
-
-def _format_row(entry):
-    """Return the CSV row (list of str) of one utterance."""
-    return [
-        entry["ID"],
-        repr(float(entry["duration"])),
-        entry["wav"],
-        entry["spk_id"],
-        entry["wrd"],
-    ]
-
-
-def write_csv(entries, csv_path):
-    """Atomically write a SpeechBrain CSV manifest.
-
-    The rows go to a temporary file in the same folder that replaces
-    ``csv_path`` only once complete, so a previous manifest survives any
-    failure.
-
-    Arguments
-    ---------
-    entries : list of dict
-        Utterances with keys ``ID, duration, wav, spk_id, wrd``.
-    csv_path : str
-        Destination path.
-    """
-
-    def _write(f):
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for entry in entries:
-            writer.writerow(_format_row(entry))
-
-    _atomic_write(csv_path, _write)
-
-
-def _atomic_write_text(path, text):
-    """Atomically write ``text`` to ``path``."""
-    _atomic_write(path, lambda f: f.write(text))
-
-
-def _atomic_write(path, write_fn):
-    """Call ``write_fn(file)`` on a temporary file, then move it to ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(
-        dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise

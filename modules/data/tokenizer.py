@@ -61,7 +61,15 @@ _SB_LOGGER = "speechbrain.tokenizers.SentencePiece"
 
 
 class TokenizerError(RuntimeError):
-    """Raised for unusable tokenizer inputs or a failed training."""
+    """Raised for unusable tokenizer inputs or a failed training.
+
+    Example
+    -------
+    >>> raise TokenizerError("vocab_size must be an int, got 'big'.")
+    Traceback (most recent call last):
+    ...
+    modules.data.tokenizer.TokenizerError: vocab_size must be an int, got 'big'.
+    """
 
 
 def tokenizer_folder(output_folder, model_type, vocab_size=None):
@@ -358,6 +366,13 @@ def load_tokenizer(model_path):
     -------
     sentencepiece.SentencePieceProcessor
         The loaded model.
+
+    Example
+    -------
+    >>> load_tokenizer("/no/x.model")
+    Traceback (most recent call last):
+    ...
+    modules.data.tokenizer.TokenizerError: Tokenizer model /no/x.model does not exist.
     """
     if not os.path.isfile(model_path):
         raise TokenizerError(f"Tokenizer model {model_path} does not exist.")

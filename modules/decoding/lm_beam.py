@@ -1,4 +1,4 @@
-"""CTC decoding for the benchmark: greedy, and beam search with an n-gram LM.
+"""CTC beam search with an n-gram LM for the benchmark, and LM weight tuning.
 
 Two beam-search back ends share one interface (:class:`LMDecoder`):
 
@@ -19,16 +19,15 @@ Without an LM the benchmark decodes greedily exactly as the test stage of
 ``train.py`` does (:func:`modules.decoding.greedy.greedy_words`), so that its
 WERs equal ``wer_summary.json`` on the same checkpoint.
 
-The LM itself comes from :func:`resolve_lm`: an external ARPA/binary file, or
-one built (and cached) from the corpus LM text with
-:func:`modules.decoding.ngram.build_lm`.
+The LM itself comes from :func:`modules.decoding.lm_files.resolve_lm`: an
+external ARPA/binary file, or one built (and cached) from the corpus LM text
+with :func:`modules.decoding.ngram.build_lm`.
 """
 
 from __future__ import annotations
 
 import gzip
 import itertools
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,23 +35,14 @@ from pathlib import Path
 import torch
 from speechbrain.utils.metric_stats import ErrorRateStats
 
-from modules.decoding.ngram import build_lm, lm_format, load_lm_path
+from modules.decoding.arpa import BOS, EOS, UNK, lm_format, load_lm_path
 from modules.nn.lengths import frame_lengths
 
-logger = logging.getLogger(__name__)
-
-LM_TEXT_NAME = "librispeech-lm-norm.txt"
-SPECIAL_WORDS = ("<s>", "</s>", "<unk>")
-DEFAULT_ALPHAS = (0.3, 0.6, 1.0)
-DEFAULT_BETAS = (0.0, 1.0, 2.0)
-
-
-class LMError(RuntimeError):
-    """Raised when no usable language model can be found or built."""
+SPECIAL_WORDS = (BOS, EOS, UNK)
 
 
 # --------------------------------------------------------------------------
-# Greedy decoding and WER
+# WER
 # --------------------------------------------------------------------------
 
 
@@ -131,9 +121,9 @@ class LMDecoder:
 
     labels: list
     lm_path: str
-    alpha: float = 0.5
-    beta: float = 1.0
-    beam_size: int = 100
+    alpha: float
+    beta: float
+    beam_size: int
     blank_index: int = 0
     unigrams: set | None = field(default=None, repr=False)
 
@@ -271,8 +261,8 @@ def tune_lm_weights(
     batches,
     ids,
     references,
-    alphas=DEFAULT_ALPHAS,
-    betas=DEFAULT_BETAS,
+    alphas,
+    betas,
     progressbar=False,
 ) -> dict:
     """Grid search of ``(alpha, beta)`` on held-out (dev) log-probabilities.
@@ -308,92 +298,3 @@ def tune_lm_weights(
     best = min(grid, key=lambda point: point["wer"])
     decoder.set_weights(best["alpha"], best["beta"])
     return {"alpha": best["alpha"], "beta": best["beta"], "grid": grid}
-
-
-# --------------------------------------------------------------------------
-# Which LM
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class LMInfo:
-    """The LM a benchmark decodes with.
-
-    Attributes
-    ----------
-    path : str
-        File given to KenLM.
-    source : str
-        ``"external"`` or ``"built"``.
-    format : str
-        ``"kenlm"``, ``"arpa"`` or ``"arpa.gz"``.
-    text : str, optional
-        Training text of a built LM.
-    order : int, optional
-        N-gram order of a built LM.
-    """
-
-    path: str
-    source: str
-    format: str
-    text: str | None = None
-    order: int | None = None
-
-
-def find_lm_text(data_folder: str, search_roots=()) -> Path:
-    """The corpus LM text ``<data_folder>/librispeech-lm-norm.txt``.
-
-    A relative ``data_folder`` is tried from the current directory, then from
-    each of ``search_roots`` (e.g. the project root that training ran from).
-    """
-    folder = Path(data_folder)
-    candidates = [folder] if folder.is_absolute() else []
-    if not folder.is_absolute():
-        candidates = [Path.cwd() / folder] + [Path(r) / folder for r in search_roots]
-    for candidate in candidates:
-        for name in (LM_TEXT_NAME, LM_TEXT_NAME + ".gz"):
-            if (candidate / name).is_file():
-                return candidate / name
-    tried = ", ".join(str(c / LM_TEXT_NAME) for c in candidates)
-    raise LMError(
-        f"No LM text found (tried {tried}). Give an ARPA or KenLM binary "
-        "with --lm PATH, or --lm none to skip LM decoding."
-    )
-
-
-def resolve_lm(lm, data_folder, cache_folder, order=4, search_roots=()):
-    """Validate an external LM or build one from the corpus LM text.
-
-    Parameters
-    ----------
-    lm : str or None
-        ``"auto"`` (build an ``order``-gram Kneser-Ney LM from
-        ``<data_folder>/librispeech-lm-norm.txt`` into ``cache_folder``,
-        reused when the text and options are unchanged), ``"none"``/None (no
-        LM), or the path of an ARPA / gzipped ARPA / KenLM binary file.
-    data_folder : str
-        Corpus folder holding the LM text.
-    cache_folder : str
-        Where a built LM is kept.
-    order : int
-        N-gram order of a built LM.
-    search_roots : sequence of str
-        Extra roots for a relative ``data_folder``.
-
-    Returns
-    -------
-    LMInfo or None
-    """
-    if lm is None or str(lm).lower() == "none":
-        return None
-    if str(lm) != "auto":
-        try:
-            path = load_lm_path(lm)
-        except (FileNotFoundError, ValueError) as error:
-            raise LMError(f"--lm {lm}: {error}") from error
-        return LMInfo(str(path), "external", lm_format(path))
-    text = find_lm_text(data_folder, search_roots)
-    arpa = Path(cache_folder) / f"lm_{order}gram.arpa"
-    logger.info("Building (or reusing) a %d-gram LM from %s", order, text)
-    path = build_lm(text, arpa, order=order)
-    return LMInfo(str(path), "built", lm_format(path), str(text), order)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from modules.exits.policies import ExitObservation
+from modules.exits.observation import ExitObservation
 from modules.nn.lengths import frame_mask
 
 __all__ = [
@@ -137,7 +137,7 @@ def dynamic_exit_forward(model, wavs, rel_lens, policy):
         Input batch, as for ``model(wavs, rel_lens)``.
     rel_lens : torch.Tensor
         Relative lengths ``[B]``.
-    policy : modules.exits.policies.ExitPolicy
+    policy : modules.exits.exit_policy.ExitPolicy
         Decides at each exit which running utterances exit there.
 
     Returns

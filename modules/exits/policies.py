@@ -1,14 +1,16 @@
 """Dynamic exit policies: at each exit, decide which utterances stop there.
 
-A policy looks at what one exit produced for the utterances still running (an
-:class:`ExitObservation`) and at the observations of the previous exits (the
-``history``, restricted to the same utterances), and returns a boolean per
-utterance: ``True`` means "take this exit, compute nothing more". The runner
+A policy looks at what one exit produced for the utterances still running
+(an :class:`~modules.exits.observation.ExitObservation`) and at the
+observations of the previous exits (the ``history``, restricted to the same
+utterances), and returns a boolean per utterance: ``True`` means "take this
+exit, compute nothing more". The runner
 :func:`modules.exits.dynamic.dynamic_exit_forward` calls it during the forward
 pass and shrinks the batch as utterances leave.
 
 Every policy computes one *criterion value* per utterance
-(:meth:`ExitPolicy.criterion`) and compares it with its ``threshold``:
+(:meth:`~modules.exits.exit_policy.ExitPolicy.criterion`) and compares it
+with its ``threshold``:
 
 ============== ================================================ =============
 policy         criterion (per utterance)                        exits when
@@ -50,241 +52,22 @@ a ``ValueError`` naming the offending key (``policy``, ``threshold``,
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from modules.decoding.greedy import greedy_ctc_decode
+from modules.exits.exit_policy import ExitPolicy, real_number
 from modules.nn.lengths import masked_mean
 
 __all__ = [
-    "ExitObservation",
-    "ExitPolicy",
     "EntropyPolicy",
     "ConfidencePolicy",
     "PosteriorPolicy",
     "SimilarityPolicy",
     "PatiencePolicy",
     "POLICIES",
-    "POLICY_MODES",
-    "DECODER_KINDS",
     "build_policy",
 ]
-
-POLICY_MODES = ("utterance", "batch")
-DECODER_KINDS = ("greedy", "beam")
-
-
-class ExitObservation:
-    """What one exit produced for the utterances still running.
-
-    Arguments
-    ---------
-    index : int
-        1-based exit number.
-    layer : int
-        1-based number of the layer the exit sits after.
-    hidden : torch.Tensor
-        The exit's input representation ``[b, T, D]``.
-    valid : torch.Tensor
-        ``True`` on valid (non-padded) frames, ``[b, T]``.
-    utterances : torch.Tensor
-        Position of each row in the original batch, ``[b]``.
-    head : callable, optional
-        Maps ``hidden`` to logits; :attr:`log_probs` is computed from it on
-        first use, so a policy that never reads it (``similarity``) costs no
-        head computation for the utterances that go on.
-    log_probs : torch.Tensor, optional
-        Log-posteriors ``[b, T, V]``, when already known.
-
-    Example
-    -------
-    >>> lp = torch.log(torch.tensor([[[0.1, 0.9], [0.8, 0.2]]]))
-    >>> obs = ExitObservation(
-    ...     1, 2, torch.zeros(1, 2, 4), torch.ones(1, 2, dtype=torch.bool),
-    ...     torch.tensor([0]), log_probs=lp)
-    >>> obs.transcripts, obs.lengths
-    ([[1]], tensor([2]))
-    """
-
-    def __init__(
-        self, index, layer, hidden, valid, utterances, head=None, log_probs=None
-    ):
-        if log_probs is None and head is None:
-            raise ValueError("an ExitObservation needs log_probs or a head")
-        self.index = index
-        self.layer = layer
-        self.hidden = hidden
-        self.valid = valid
-        self.utterances = utterances
-        self.head = head
-        self._log_probs = log_probs
-        self._transcripts = None
-
-    @property
-    def log_probs(self):
-        """Log-posteriors ``[b, T, V]`` (the head runs on first access)."""
-        if self._log_probs is None:
-            self._log_probs = self.head(self.hidden).log_softmax(-1)
-        return self._log_probs
-
-    @property
-    def output_valid(self):
-        """``valid`` at the frame rate of :attr:`log_probs`, ``[b, T']``.
-
-        A CTC-upsampling head emits ``k`` outputs per encoder frame
-        (``T' = k T``); each frame's validity is repeated ``k`` times.
-        """
-        frames, outputs = self.valid.shape[1], self.log_probs.shape[1]
-        if outputs == frames:
-            return self.valid
-        if outputs % frames:
-            raise ValueError(
-                f"exit {self.index}: the head emits {outputs} frames for "
-                f"{frames} encoder frames; expected a whole multiple"
-            )
-        return self.valid.repeat_interleave(outputs // frames, dim=1)
-
-    @property
-    def lengths(self):
-        """Valid output frames per utterance (of :attr:`log_probs`), ``[b]``."""
-        return self.output_valid.sum(1)
-
-    @property
-    def transcripts(self):
-        """Greedy CTC transcripts (token ids, blank 0), computed once."""
-        if self._transcripts is None:
-            rel_lens = self.lengths / self.log_probs.shape[1]
-            self._transcripts = greedy_ctc_decode(self.log_probs, rel_lens)
-        return self._transcripts
-
-    def select(self, rows):
-        """The observation restricted to ``rows`` (LongTensor of positions).
-
-        What was already computed (log-posteriors, transcripts) is kept;
-        nothing new is computed.
-        """
-        known = self._log_probs
-        selected = ExitObservation(
-            self.index,
-            self.layer,
-            self.hidden.index_select(0, rows),
-            self.valid.index_select(0, rows),
-            self.utterances.index_select(0, rows),
-            self.head,
-            None if known is None else known.index_select(0, rows),
-        )
-        if self._transcripts is not None:
-            selected._transcripts = [self._transcripts[i] for i in rows.tolist()]
-        return selected
-
-
-def _number(value):
-    """``value`` as a float when it is a real number (bools excluded)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-class ExitPolicy:
-    """Base class: a criterion per utterance compared with a threshold.
-
-    Subclasses set ``name``, ``exit_when`` (``"below"``, ``"above"`` or
-    ``"at_least"``), ``threshold_range`` (low, high, low inclusive, high
-    inclusive) and implement :meth:`criterion`. ``history_size`` is how many
-    previous exits' observations the policy reads (the runner keeps no more).
-
-    Arguments
-    ---------
-    threshold : float
-        Threshold of the criterion (checked against ``threshold_range``).
-    mode : str
-        ``"utterance"`` (decide per utterance) or ``"batch"`` (the batch mean
-        of the criterion decides for the whole batch).
-    decoder : str
-        The decoder configured downstream, ``"greedy"`` or ``"beam"``; a
-        policy that needs n-best hypotheses refuses ``"greedy"``.
-    """
-
-    name: ClassVar[str] = ""
-    exit_when: ClassVar[str] = "above"
-    threshold_range: ClassVar[tuple] = (-math.inf, math.inf, False, False)
-    history_size: ClassVar[int] = 0
-    needs_nbest: ClassVar[bool] = False
-
-    def __init__(self, threshold, mode="utterance", decoder="greedy"):
-        if mode not in POLICY_MODES:
-            raise ValueError(
-                f"mode={mode!r} is not a policy mode; choose one of {POLICY_MODES}"
-            )
-        if decoder not in DECODER_KINDS:
-            raise ValueError(
-                f"decoder={decoder!r} is unknown; choose one of {DECODER_KINDS}"
-            )
-        if self.needs_nbest and decoder == "greedy":
-            raise ValueError(
-                f"policy={self.name!r} needs n-best hypotheses from a CTC beam "
-                "search, but decoder='greedy' is configured: set decoder='beam' "
-                "or choose a policy that works with greedy decoding"
-            )
-        self.threshold = self.check_threshold(threshold)
-        self.mode = mode
-        self.decoder = decoder
-
-    @classmethod
-    def range_text(cls):
-        """The valid threshold range in interval notation."""
-        low, high, low_in, high_in = cls.threshold_range
-        return f"{'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
-
-    @classmethod
-    def check_threshold(cls, threshold):
-        """``threshold`` as a float, or a ``ValueError`` naming the range."""
-        value = _number(threshold)
-        low, high, low_in, high_in = cls.threshold_range
-        inside = value is not None and (
-            (low < value or (low_in and value == low))
-            and (value < high or (high_in and value == high))
-        )
-        if not inside:
-            raise ValueError(
-                f"threshold={threshold!r} is not valid for policy={cls.name!r}: "
-                f"expected a number in {cls.range_text()}"
-            )
-        return value
-
-    def criterion(self, obs, history):
-        """Criterion value per utterance, ``[b]`` (NaN: cannot decide)."""
-        raise NotImplementedError
-
-    def passes(self, values):
-        """Where ``values`` meet the threshold (NaN never does)."""
-        if self.exit_when == "below":
-            return values < self.threshold
-        if self.exit_when == "at_least":
-            return values >= self.threshold
-        return values > self.threshold
-
-    def decide(self, obs, history):
-        """``True`` for the utterances that exit at ``obs``, ``BoolTensor[b]``.
-
-        Arguments
-        ---------
-        obs : ExitObservation
-            This exit, for the utterances still running.
-        history : list of ExitObservation
-            The previous exits (oldest first, at most ``history_size``),
-            restricted to the same utterances in the same order.
-        """
-        values = self.criterion(obs, history).float()
-        if self.mode == "batch":
-            values = values.mean().expand(values.shape)
-        return self.passes(values)
-
-    def __repr__(self):
-        return f"{type(self).__name__}(threshold={self.threshold}, mode={self.mode!r})"
 
 
 class EntropyPolicy(ExitPolicy):
@@ -292,6 +75,7 @@ class EntropyPolicy(ExitPolicy):
 
     Example
     -------
+    >>> from modules.exits.observation import ExitObservation
     >>> uniform = torch.full((1, 3, 4), 0.25).log()
     >>> obs = ExitObservation(1, 1, torch.zeros(1, 3, 2),
     ...     torch.ones(1, 3, dtype=torch.bool), torch.tensor([0]),
@@ -316,6 +100,7 @@ class ConfidencePolicy(ExitPolicy):
 
     Example
     -------
+    >>> from modules.exits.observation import ExitObservation
     >>> probs = torch.tensor([[[0.9, 0.1], [0.3, 0.7]]])
     >>> obs = ExitObservation(1, 1, torch.zeros(1, 2, 2),
     ...     torch.ones(1, 2, dtype=torch.bool), torch.tensor([0]),
@@ -341,6 +126,7 @@ class SimilarityPolicy(ExitPolicy):
 
     Example
     -------
+    >>> from modules.exits.observation import ExitObservation
     >>> valid = torch.ones(1, 2, dtype=torch.bool)
     >>> first = ExitObservation(1, 1, torch.ones(1, 2, 3), valid,
     ...     torch.tensor([0]), log_probs=torch.zeros(1, 2, 1))
@@ -373,6 +159,7 @@ class PatiencePolicy(ExitPolicy):
 
     Example
     -------
+    >>> from modules.exits.observation import ExitObservation
     >>> def exit_with(index, token):
     ...     lp = torch.nn.functional.one_hot(torch.tensor([[token]]), 3)
     ...     return ExitObservation(index, index, torch.zeros(1, 1, 2),
@@ -400,7 +187,7 @@ class PatiencePolicy(ExitPolicy):
     @classmethod
     def check_threshold(cls, threshold):
         """A positive integer (``2.0`` is accepted as ``2``)."""
-        value = _number(threshold)
+        value = real_number(threshold)
         if value is None or value < 1 or not float(value).is_integer():
             raise ValueError(
                 f"threshold={threshold!r} is not valid for policy='patience': "
@@ -450,6 +237,7 @@ class PosteriorPolicy(ExitPolicy):
 
     Example
     -------
+    >>> from modules.exits.observation import ExitObservation
     >>> probs = torch.tensor([[[0.1, 0.6, 0.3]]])  # blank, token 1, token 2
     >>> obs = ExitObservation(1, 1, torch.zeros(1, 1, 2),
     ...     torch.ones(1, 1, dtype=torch.bool), torch.tensor([0]),

@@ -9,7 +9,7 @@ layers up to exit ``k`` only: nothing above it is computed.
 
 The same component carries the model-level options of two efficiency
 techniques: CTC upsampling heads for a downsampled input
-(:mod:`modules.nn.downsampling`) and layer removal (``keep_layers``; loading a
+(:mod:`modules.nn.heads`) and layer removal (``keep_layers``; loading a
 trained full model into the shortened one is :mod:`modules.compression.layer_removal`).
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from modules.nn.downsampling import ctc_head
+from modules.nn.heads import ctc_head
 
 
 def resolve_exit_layers(num_layers, exit_every=None, exit_layers=None):
@@ -142,7 +142,7 @@ class EarlyExitCTC(torch.nn.Module):
         One head shared by all exits (wav2vec2-ee) instead of one per exit.
     ctc_upsampling : bool or int
         Every head predicts several frames per encoder frame
-        (:class:`modules.nn.downsampling.UpsampledCTCHead`; ``True``: 2), for an
+        (:class:`modules.nn.heads.UpsampledCTCHead`; ``True``: 2), for an
         input downsampled so much that CTC lacks frames. ``False``: linear.
     keep_layers : int, optional
         Layer removal: keep only the first ``keep_layers`` layers of the

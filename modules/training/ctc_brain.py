@@ -17,7 +17,7 @@ from speechbrain.decoders.ctc import CTCBeamSearcher
 
 from modules.data.tokenizer import ctc_labels
 from modules.decoding.greedy import greedy_words
-from modules.nn.downsampling import check_ctc_batch
+from modules.losses.ctc_feasibility import check_ctc_batch
 from modules.nn.frontend import normalizers_to
 from modules.training.wer_report import write_transcripts
 
@@ -31,17 +31,46 @@ def decoder_suffix(name):
 class EarlyExitCTCBrain(sb.Brain):
     """Brain for :class:`modules.models.early_exit.EarlyExitCTC` models.
 
-    Expects in ``hparams``: ``model`` (the unwrapped
-    :class:`modules.models.early_exit.EarlyExitCTC`; ``self.modules.model`` may be
-    its DDP wrapper), ``exit_loss`` (a :class:`modules.losses.exit_losses.ExitLoss`),
-    ``tokenizer``, ``blank_index``, ``lr_annealing`` (a per-update
-    learning-rate schedule: SpeechBrain's ``NoamScheduler``, or its
+    Arguments
+    ---------
+    *args, **kwargs
+        SpeechBrain's ``Brain`` arguments (``modules`` with the model under
+        ``model``, possibly DDP-wrapped at run time; ``opt_class``,
+        ``hparams``, ``run_opts``, ``checkpointer``).
+    run_setup : modules.training.run_setup.RunSetup
+        The run-time objects: the unwrapped model, the exit loss, the manual
+        exit activation and the frozen KD teacher (or None).
+    tokenizer : sentencepiece.SentencePieceProcessor
+        Turns the CTC label ids into words.
+
+    Configuration read from ``hparams``: ``blank_index``, ``test_beam_size``
+    (null for greedy decoding only), ``output_folder``, ``lr_annealing`` (a
+    per-update learning-rate schedule: SpeechBrain's ``NoamScheduler``, or its
     ``LinearWarmupScheduler`` with ``num_training_steps: null``, which is then
     set to the epochs times the updates of one epoch), ``epoch_counter``,
-    ``train_logger``, ``output_folder``; optional ``train_exits`` (manual exit
-    activation) and ``kd_teacher`` (a frozen teacher model, see
-    :mod:`modules.training.exit_setup`).
+    ``train_logger`` and ``error_rate_computer``.
+
+    Example
+    -------
+    >>> from modules.losses.exit_losses import EarlyExitCTCLoss
+    >>> from modules.training.run_setup import RunSetup
+    >>> model = torch.nn.Linear(2, 2)
+    >>> setup = RunSetup(model, EarlyExitCTCLoss(), train_exits=1, teacher=None)
+    >>> brain = EarlyExitCTCBrain(
+    ...     modules={"model": model},
+    ...     hparams={"blank_index": 0, "test_beam_size": None},
+    ...     run_opts={"device": "cpu"},
+    ...     run_setup=setup,
+    ...     tokenizer=None,
+    ... )
+    >>> brain.run_setup.train_exits
+    1
     """
+
+    def __init__(self, *args, run_setup, tokenizer, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.run_setup = run_setup
+        self.tokenizer = tokenizer
 
     def compute_forward(self, batch, stage):
         """Log-posteriors of the exits this stage needs."""
@@ -49,7 +78,7 @@ class EarlyExitCTCBrain(sb.Brain):
         wavs, wav_lens = batch.sig
         num_exits = None
         if stage == sb.Stage.TRAIN:
-            num_exits = getattr(self.hparams, "train_exits", None)
+            num_exits = self.run_setup.train_exits
             self.audio_seconds += float((wav_lens * wavs.shape[1]).sum()) / 16000
         return self.modules.model(wavs, wav_lens, num_exits), wav_lens
 
@@ -62,13 +91,14 @@ class EarlyExitCTCBrain(sb.Brain):
             # stops training with an error naming the utterance, instead of
             # a silent zero loss.
             check_ctc_batch(exit_log_probs[0], wav_lens, tokens, token_lens, batch.id)
+        teacher = self.run_setup.teacher
         teacher_log_probs = None
-        if stage == sb.Stage.TRAIN and self.teacher is not None:
+        if stage == sb.Stage.TRAIN and teacher is not None:
             with torch.no_grad():
-                teacher_log_probs = self.teacher.exit_log_probs(
-                    *batch.sig, self.teacher.num_exits
+                teacher_log_probs = teacher.exit_log_probs(
+                    *batch.sig, teacher.num_exits
                 )
-        loss = self.hparams.exit_loss(
+        loss = self.run_setup.exit_loss(
             exit_log_probs, wav_lens, tokens, token_lens, teacher_log_probs
         )
         if stage != sb.Stage.TRAIN:
@@ -89,7 +119,7 @@ class EarlyExitCTCBrain(sb.Brain):
     def greedy_words(self, log_probs, wav_lens):
         """Best-path CTC decoding of a batch into word lists."""
         return greedy_words(
-            log_probs, wav_lens, self.hparams.tokenizer, self.hparams.blank_index
+            log_probs, wav_lens, self.tokenizer, self.hparams.blank_index
         )
 
     def beam_searcher(self):
@@ -97,7 +127,7 @@ class EarlyExitCTCBrain(sb.Brain):
         LM), as a batch decoder into word lists."""
         searcher = CTCBeamSearcher(
             blank_index=self.hparams.blank_index,
-            vocab_list=ctc_labels(self.hparams.tokenizer),
+            vocab_list=ctc_labels(self.tokenizer),
             beam_size=self.hparams.test_beam_size,
         )
 
@@ -111,7 +141,7 @@ class EarlyExitCTCBrain(sb.Brain):
         """``{name: decode}``: greedy always; beam search at test time when
         ``test_beam_size`` is set."""
         decoders = {"greedy": self.greedy_words}
-        if stage == sb.Stage.TEST and getattr(self.hparams, "test_beam_size", None):
+        if stage == sb.Stage.TEST and self.hparams.test_beam_size:
             decoders["beam"] = self.beam_searcher()
         return decoders
 
@@ -132,7 +162,7 @@ class EarlyExitCTCBrain(sb.Brain):
         self.stage_start = time.time()
         self.audio_seconds = 0.0
         if stage != sb.Stage.TRAIN:
-            exits = range(self.hparams.model.num_exits)
+            exits = range(self.run_setup.model.num_exits)
             self.decoders = self.stage_decoders(stage)
             self.wer_stats = {
                 name: [self.hparams.error_rate_computer() for _ in exits]
@@ -201,11 +231,6 @@ class EarlyExitCTCBrain(sb.Brain):
                 self.hypotheses[name],
             )
 
-    @property
-    def teacher(self):
-        """The frozen KD teacher, or None (online teacher or no KD)."""
-        return getattr(self.hparams, "kd_teacher", None)
-
     def on_fit_start(self):
         """Recover as usual; feature statistics and teacher to the device.
 
@@ -221,8 +246,8 @@ class EarlyExitCTCBrain(sb.Brain):
             updates = self.train_batches // self.grad_accumulation_factor
             schedule.num_training_steps = self.hparams.epoch_counter.limit * updates
         self.normalizers_to_device()
-        if self.teacher is not None:
-            self.teacher.to(self.device)
+        if self.run_setup.teacher is not None:
+            self.run_setup.teacher.to(self.device)
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Load the best checkpoint, then put feature statistics on the device."""

@@ -23,12 +23,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from modules.data.synthetic import (  # noqa: E402
-    SIZES,
+from modules.data.synthetic.espeak import EspeakUnavailableError  # noqa: E402
+from modules.data.synthetic.generate import (  # noqa: E402
     CorpusFolderError,
-    EspeakUnavailableError,
     generate_corpus,
 )
+from modules.data.synthetic.plan import SIZES  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -19,7 +19,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from modules.data.librispeech import SORT_OPTIONS, prepare_librispeech  # noqa: E402
+from modules.data.librispeech import prepare_librispeech  # noqa: E402
+from modules.data.manifests import SORT_OPTIONS  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -16,24 +16,16 @@ import pytest
 import torch
 
 from benchmark import aggregate, run
-from benchmark.experiment import (
-    BenchmarkError,
-    audio_seconds,
-    load_experiment,
-    load_split,
-)
+from benchmark.cost import measure_cost, used_parameters
+from benchmark.devices import resolve_devices
+from benchmark.errors import BenchmarkError
+from benchmark.experiment import load_experiment, load_split, split_seconds
 from benchmark.macs import count_parameters
+from benchmark.options import BenchmarkOptions
 from benchmark.policy_report import POLICY_CSV_COLUMNS
 from benchmark.report import CSV_COLUMNS
-from benchmark.variants import (
-    VARIANT_BUILDERS,
-    Variant,
-    VariantModule,
-    build_variants,
-    measure_cost,
-    used_parameters,
-)
-from modules.decoding.lm_beam import LMError
+from benchmark.variants import VARIANT_BUILDERS, Variant, VariantModule, build_variants
+from modules.decoding.lm_files import LMError
 from tests.recipes.recipe_runs import run as run_command
 from tests.recipes.recipe_runs import train_command
 
@@ -140,7 +132,7 @@ def test_used_parameters_per_exit(experiment):
     exp = load_experiment(experiment)
     model = exp.model
     batch = load_split(exp, "test-clean", max_utts=2)[0]
-    exit1, exit2 = build_variants(model)
+    exit1, exit2 = build_variants(model, ("exits",))
     used = [
         used_parameters(VariantModule(model, v), batch.wavs, batch.rel_lens)
         for v in (exit1, exit2)
@@ -221,8 +213,8 @@ def test_custom_variant_extension_point(experiment, monkeypatch):
     variants = build_variants(exp.model, ("exits", "policy"))
     assert [v.name for v in variants] == ["exit1", "exit2", "policy"]
     batches = load_split(exp, "test-clean", batch_size=1, max_utts=2)
-    audio = audio_seconds(batches)
-    costs = [measure_cost(exp.model, v, batches, audio) for v in variants]
+    audio = split_seconds(batches, 16000)
+    costs = [measure_cost(exp.model, v, batches, audio, False) for v in variants]
     assert costs[0]["macs_total"] <= costs[2]["macs_total"] <= costs[1]["macs_total"]
 
 
@@ -230,7 +222,7 @@ def test_second_test_set_without_lm_and_aggregate(experiment, results, tmp_path)
     other = run.run_benchmark(
         experiment, test_set="test-other", lm="none", policies="none", **QUICK
     )
-    assert other["lm"] is None and other["variants"][0]["wer_lm"] is None
+    assert other["lm"] is None and other["variants"][0].wer_lm is None
     assert any("LM passes skipped" in note for note in other["notes"])
     assert other["policies"] is None
     assert any("policies skipped: --policies none" in n for n in other["notes"])
@@ -277,11 +269,11 @@ def test_gpu_requested_without_gpu(experiment):
 
 def test_bad_options():
     with pytest.raises(BenchmarkError, match="tune"):
-        run.Options(tune="sometimes")
+        BenchmarkOptions(tune="sometimes")
     with pytest.raises(BenchmarkError, match="unknown variants"):
-        run.Options(variants=("nope",))
+        BenchmarkOptions(variants=("nope",))
     with pytest.raises(BenchmarkError, match="devices"):
-        run.resolve_devices("tpu")
+        resolve_devices("tpu")
 
 
 # --------------------------------------------------------------------------
@@ -398,7 +390,7 @@ def test_chosen_policies_without_lm_passes(experiment, tmp_path):
         policy_lm=False,
         output=str(tmp_path / "no_policy_lm"),
     )
-    assert results["variants"][-1]["wer_lm"] is not None  # the exits keep the LM
-    (row,) = results["policies"]["rows"]
-    assert row["chosen"] and row["test"]["cpu_s"] is not None
-    assert row["test"]["wer_lm"] is None and row["test"]["lm_weights"] is None
+    assert results["variants"][-1].wer_lm is not None  # the exits keep the LM
+    (row,) = results["policies"].rows
+    assert row.chosen and row.test.cpu_s is not None
+    assert row.test.wer_lm is None and row.test.timing.lm_weights is None

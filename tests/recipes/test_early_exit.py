@@ -19,6 +19,7 @@ import pytest
 from tests.recipes.recipe_runs import ROOT, run, train_command
 
 TINY_EE = ["--num_layers=4", "--exit_every=2", "--number_of_epochs=1"]
+KD = "!name:modules.losses.distillation"
 
 
 def command(corpus, output, *extra, launcher=(sys.executable,)):
@@ -70,9 +71,9 @@ def test_test_stage_beam_search(teacher):
 @pytest.mark.parametrize(
     "options",
     [
-        ["--loss_name=pseudo_kd", "--loss_options={alpha: 0.3}"],
-        ["--loss_name=dynamic_kd", "--loss_options={alphas: [0.8, 1.0]}"],
-        ["--loss_name=logit_kd", "--loss_options={temperature: 2.0}"],
+        [f"--loss_class={KD}.PseudoLabelKDLoss", "--loss_options={alpha: 0.3}"],
+        [f"--loss_class={KD}.DynamicKDLoss", "--loss_options={alphas: [0.8, 1.0]}"],
+        [f"--loss_class={KD}.LogitKDLoss", "--loss_options={temperature: 2.0}"],
     ],
 )
 def test_losses_with_a_frozen_teacher(corpus, teacher, tmp_path, options):
@@ -84,7 +85,10 @@ def test_losses_with_a_frozen_teacher(corpus, teacher, tmp_path, options):
 
 def test_confidence_loss_and_manual_activation(corpus, tmp_path):
     output = str(tmp_path / "manual")
-    run(command(corpus, output, "--loss_name=confidence", "--train_exits=1"))
+    confidence = (
+        "--loss_class=!name:modules.losses.exit_losses.ConfidenceWeightedCTCLoss"
+    )
+    run(command(corpus, output, confidence, "--train_exits=1"))
     assert os.path.exists(os.path.join(output, "wer_summary.json"))
 
 
@@ -92,10 +96,19 @@ def test_confidence_loss_and_manual_activation(corpus, tmp_path):
     "options, message",
     [
         (["--exit_layers=[2,6]", "--exit_every=null"], "exit_layers"),
-        (["--loss_name=kd"], "loss_name='kd' is unknown"),
-        (["--loss_name=dynamic_kd", "--loss_options={alphas: [1.0]}"], "alphas"),
+        ([f"--loss_class={KD}.KDLoss"], f"loss_class={KD}.KDLoss does not exist"),
+        (
+            [f"--loss_class={KD}.DynamicKDLoss", "--loss_options={alphas: [1.0]}"],
+            "alphas",
+        ),
         (["--train_exits=3"], "train_exits=3"),
-        (["--loss_name=pseudo_kd", "--kd_teacher_checkpoint=/no/such"], "does not"),
+        (
+            [
+                f"--loss_class={KD}.PseudoLabelKDLoss",
+                "--kd_teacher_checkpoint=/no/such",
+            ],
+            "does not",
+        ),
     ],
 )
 def test_bad_configuration_fails_at_start_up(corpus, tmp_path, options, message):
@@ -107,7 +120,7 @@ def test_bad_configuration_fails_at_start_up(corpus, tmp_path, options, message)
 def test_teacher_of_another_shape_is_rejected(corpus, teacher, tmp_path):
     options = [
         f"--kd_teacher_checkpoint={os.path.join(teacher, 'save')}",
-        "--loss_name=pseudo_kd",
+        f"--loss_class={KD}.PseudoLabelKDLoss",
         "--d_model=48",
     ]
     output = run(command(corpus, str(tmp_path / "s"), *options), expect_ok=False)

@@ -19,7 +19,7 @@ import torch
 pytest.importorskip("transformers")
 
 from benchmark import run as benchmark_run  # noqa: E402
-from modules.nn.ssl import build_from_config, load_pretrained  # noqa: E402
+from modules.nn.ssl_loading import build_from_config, load_pretrained  # noqa: E402
 from tests.recipes.recipe_runs import ROOT, run  # noqa: E402
 
 # 4 layers of width 32; a CNN of total stride 320 (50 frames per second, as
@@ -133,7 +133,8 @@ def test_benchmark_runs_on_the_ssl_experiment(experiment, tmp_path):
 def test_hubert_with_pseudo_kd_a_shared_head_and_layer_removal(corpus, tmp_path):
     output = str(tmp_path / "hubert")
     source = save_tiny_model(tmp_path / "hubert-model", "hubert")
-    options = ["--ssl_model_type=hubert", "--loss_name=pseudo_kd"]
+    pseudo_kd = "--loss_class=!name:modules.losses.distillation.PseudoLabelKDLoss"
+    options = ["--ssl_model_type=hubert", pseudo_kd]
     options += ["--shared_head=True", "--keep_layers=3"]
     run(command(corpus, output, f"--ssl_source={source}", *options))
     assert summary(output)["test-clean"]["exit_layers"] == [2, 3]

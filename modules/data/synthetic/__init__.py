@@ -4,7 +4,7 @@ Speech is synthesised offline with eSpeak NG from sentences of a
 probabilistic grammar, so that the LibriSpeech preparation code, tokenizers,
 language models and recipes run end to end without downloading any data::
 
-    from modules.data.synthetic import generate_corpus
+    from modules.data.synthetic.generate import generate_corpus
 
     stats = generate_corpus("data/LibriSpeech", size="small", seed=1234)
 
@@ -13,16 +13,3 @@ or ``python recipes/LibriSpeech/generate_corpus.py --output_dir DIR``.
 Authors
  * efficient-asr contributors
 """
-
-from .espeak import EspeakUnavailableError
-from .generate import MARKER_NAME, CorpusFolderError, generate_corpus
-from .plan import SIZES, SPLITS
-
-__all__ = [
-    "MARKER_NAME",
-    "SIZES",
-    "SPLITS",
-    "CorpusFolderError",
-    "EspeakUnavailableError",
-    "generate_corpus",
-]

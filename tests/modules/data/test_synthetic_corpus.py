@@ -1,6 +1,5 @@
 """Tests of the synthetic LibriSpeech corpus generator (tiny corpora only)."""
 
-import doctest
 import filecmp
 import glob
 import json
@@ -15,20 +14,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from modules.data.synthetic import (
-    SPLITS,
-    CorpusFolderError,
-    EspeakUnavailableError,
-    generate_corpus,
-)
 from modules.data.synthetic import espeak as espeak_module
-from modules.data.synthetic import grammar as grammar_module
 from modules.data.synthetic import lexicon as lexicon_module
+from modules.data.synthetic.espeak import EspeakUnavailableError
+from modules.data.synthetic.generate import CorpusFolderError, generate_corpus
 from modules.data.synthetic.grammar import Grammar, render
-from modules.data.synthetic.plan import corpus_size, plan_corpus
+from modules.data.synthetic.plan import SPLITS, corpus_size, plan_corpus
 from modules.data.synthetic.speakers import CLEAN_VOICES, TRAIN_VARIANTS
-
 from tests.paths import REPO_ROOT  # noqa: E402
+
 CLI = os.path.join(REPO_ROOT, "recipes", "LibriSpeech", "generate_corpus.py")
 TRANS_LINE = re.compile(r"^(\d+)-(\d+)-(\d{4}) [A-Z']+( [A-Z']+)*$")
 SEED = 1234
@@ -270,8 +264,3 @@ def test_cli(tiny, tmp_path):
     command[3] = str(tmp_path)
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
     assert done.returncode == 1 and str(tmp_path) in done.stderr
-
-
-@pytest.mark.parametrize("module", [lexicon_module, grammar_module])
-def test_doctests(module):
-    assert doctest.testmod(module).failed == 0

@@ -1,12 +1,10 @@
 """Tests for modules/data/tokenizer.py."""
 
 import csv
-import doctest
 import os
 
 import pytest
 
-from modules.data import tokenizer
 from modules.data.tokenizer import (
     BLANK_ID,
     BOS_ID,
@@ -150,7 +148,3 @@ def test_vocab_too_small_for_characters(train_csv, tmp_path):
     with pytest.raises(TokenizerError, match="larger value") as info:
         train_tokenizer(train_csv, tmp_path / "tok", "bpe", vocab_size=10)
     assert train_csv in str(info.value)
-
-
-def test_docstring_examples():
-    assert doctest.testmod(tokenizer).failed == 0

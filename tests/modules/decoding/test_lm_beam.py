@@ -15,12 +15,10 @@ from modules.data.tokenizer import ctc_labels
 from modules.decoding.greedy import greedy_words
 from modules.decoding.lm_beam import (
     DECODERS,
-    LMError,
     PyctcdecodeDecoder,
     SpeechBrainLMDecoder,
     decode_all,
     read_unigrams,
-    resolve_lm,
     tune_lm_weights,
     word_error_rate,
 )
@@ -140,7 +138,7 @@ def test_backends_agree_and_respect_lengths(lm_path):
 
 def test_tuning_picks_from_the_grid(lm_path):
     batches = [(cat_or_hat().unsqueeze(0), torch.ones(1))] * 2
-    decoder = SpeechBrainLMDecoder(LABELS, lm_path, beam_size=8)
+    decoder = SpeechBrainLMDecoder(LABELS, lm_path, 0.5, 1.0, beam_size=8)
     result = tune_lm_weights(
         decoder, batches, ["a", "b"], [REFERENCE] * 2, alphas=(0.0, 1.0), betas=(0.5,)
     )
@@ -149,30 +147,6 @@ def test_tuning_picks_from_the_grid(lm_path):
     assert result["grid"][0]["wer"] > result["grid"][1]["wer"] == 0.0
     assert (decoder.alpha, decoder.beta) == (1.0, 0.5)  # left at the choice
     assert decode_all(decoder, batches) == [REFERENCE] * 2
-
-
-def test_resolve_lm_builds_from_corpus_text_and_caches(tmp_path):
-    data = tmp_path / "corpus"
-    data.mkdir()
-    (data / "librispeech-lm-norm.txt").write_text(LM_TEXT)
-    info = resolve_lm("auto", str(data), str(tmp_path / "cache"), order=3)
-    assert info.source == "built" and info.order == 3
-    assert info.path.startswith(str(tmp_path / "cache"))
-    again = resolve_lm("auto", str(data), str(tmp_path / "cache"), order=3)
-    assert again.path == info.path
-    assert resolve_lm(info.path, None, None).source == "external"
-    assert resolve_lm("none", None, None) is None
-
-
-def test_resolve_lm_errors(tmp_path):
-    with pytest.raises(LMError, match="does not exist"):
-        resolve_lm(str(tmp_path / "missing.arpa"), None, None)
-    bogus = tmp_path / "bogus.arpa"
-    bogus.write_text("this is not a language model\n")
-    with pytest.raises(LMError, match="bogus.arpa"):
-        resolve_lm(str(bogus), None, None)
-    with pytest.raises(LMError, match="--lm PATH"):
-        resolve_lm("auto", str(tmp_path / "no-corpus"), str(tmp_path / "cache"))
 
 
 def test_end_of_sentence_score_decides_a_trailing_word(tmp_path):

@@ -1,30 +1,24 @@
-"""Waveform downsampling, the CTC upsampling head and the CTC feasibility check."""
+"""Waveform downsampling, alone and through the recipe YAMLs."""
 
-import doctest
 import math
 import os
 
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
+from speechbrain.lobes.downsampling import (
+    Conv1DDownsampler,
+    PoolingDownsampler,
+    SignalDownsampler,
+)
 
 from benchmark import macs
-from modules.nn import downsampling
-from modules.nn.downsampling import (
-    DownsampledFrontend,
-    UpsampledCTCHead,
-    WaveformDownsampler,
-    check_ctc_batch,
-    check_ctc_feasible,
-    ctc_head,
-    ctc_min_frames,
-    ctc_upsampling_factor,
-    downsampled_fbank,
-)
-from train import configure_efficiency
+from modules.nn.downsampling import WaveformDownsampler
+from modules.nn.heads import UpsampledCTCHead
+from modules.training.run_setup import configure_efficiency
+from tests.paths import REPO_ROOT as ROOT
 
 SAMPLE_RATE, NUM_SAMPLES = 16000, 8000
-from tests.paths import REPO_ROOT as ROOT  # noqa: E402
 
 
 def expected_length(method, factor, kernel_size):
@@ -142,80 +136,6 @@ def test_kernel_longer_than_shortest_utterance(method):
     assert down(torch.randn(2, 100), torch.tensor([1.0, 0.81]))[0].shape == (2, 10)
 
 
-@pytest.mark.parametrize("factor", [2, 3, 4])
-def test_signal_then_fbank_with_scaled_hop_divides_the_frame_rate(factor):
-    from speechbrain.lobes.features import Fbank
-
-    down = WaveformDownsampler("signal", factor)
-    fbank = Fbank(sample_rate=down.output_sample_rate, hop_length=10 * factor)
-    frontend = DownsampledFrontend(down, lambda wavs, lens: fbank(wavs))
-    frames = frontend(torch.randn(1, SAMPLE_RATE), torch.ones(1)).shape[1]
-    assert frames == Fbank()(torch.randn(1, SAMPLE_RATE)).shape[1] // factor + 1
-
-
-def test_upsampled_head_shapes_and_frame_order():
-    torch.manual_seed(0)
-    head = UpsampledCTCHead(8, 5, factor=3)
-    x = torch.randn(2, 4, 8)
-    logits = head(x)
-    assert logits.shape == (2, 12, 5)
-    flat = head.linear(x)
-    for t in range(4):
-        for j in range(3):
-            torch.testing.assert_close(
-                logits[:, 3 * t + j], flat[:, t, 5 * j : 5 * (j + 1)]
-            )
-    with pytest.raises(ValueError, match="ctc_upsampling=0"):
-        UpsampledCTCHead(8, 5, factor=0)
-
-
-def test_ctc_min_frames_counts_repeats():
-    targets = torch.tensor([[1, 1, 1, 0], [1, 2, 1, 2], [3, 3, 0, 0]])
-    assert ctc_min_frames(targets, torch.tensor([3, 4, 1])) == [5, 4, 1]
-
-
-def test_ctc_feasibility_check_names_the_utterance():
-    targets = torch.tensor([[1, 2, 2, 3], [4, 5, 6, 0]])
-    check_ctc_feasible(
-        torch.tensor([5, 3]), torch.tensor([4, 3]), ["ok-1", "ok-2"], targets
-    )
-    with pytest.raises(
-        ValueError,
-        match=r"103-1240-0000: 4 output frames, 5 needed.*UpsampledCTCHead.*"
-        r"downsampling_factor",
-    ):
-        check_ctc_feasible([4, 3], [4, 3], ["103-1240-0000", "ok"], targets)
-    with pytest.raises(ValueError, match="short-2: 2 output frames, 3 needed"):
-        check_ctc_feasible([9, 2], [4, 3], ["ok", "short-2"])
-
-
-def test_ctc_is_feasible_again_with_the_upsampling_head():
-    frames, factor = 3, 2
-    targets = torch.tensor([[1, 2, 2, 3]])
-    with pytest.raises(ValueError):
-        check_ctc_feasible([frames], [4], ["u"], targets)
-    check_ctc_feasible([frames * factor], [4], ["u"], targets)
-    log_probs = UpsampledCTCHead(8, 5, factor)(torch.randn(1, frames, 8)).log_softmax(
-        -1
-    )
-    loss = torch.nn.functional.ctc_loss(
-        log_probs.transpose(0, 1),
-        targets,
-        torch.tensor([frames * factor]),
-        torch.tensor([4]),
-    )
-    assert torch.isfinite(loss)
-
-
-def test_doctests():
-    assert doctest.testmod(downsampling).failed == 0
-
-
-# --------------------------------------------------------------------------
-# Start-up checks, filterbank, CTC heads, and the keys of the recipe YAMLs
-# --------------------------------------------------------------------------
-
-
 def test_kernel_longer_than_min_duration_is_a_start_up_error():
     WaveformDownsampler("conv", 4).check_min_duration(0.5)
     WaveformDownsampler("signal", 4).check_min_duration(0.0001)
@@ -226,46 +146,57 @@ def test_kernel_longer_than_min_duration_is_a_start_up_error():
         WaveformDownsampler("avg", 2, kernel_size=9000).check_min_duration(0.5)
 
 
+# --------------------------------------------------------------------------
+# SpeechBrain's speechbrain.lobes.downsampling, the reference it is not
+# replaced by (see WaveformDownsampler)
+# --------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("factor", [2, 3, 4])
-@pytest.mark.parametrize("method", ["signal", "conv", "avg"])
-def test_downsampled_fbank_divides_the_frame_rate(method, factor):
-    down = WaveformDownsampler(method, factor)
-    fbank = downsampled_fbank(down, n_mels=20)
-    frames = fbank(down(torch.randn(1, SAMPLE_RATE), torch.ones(1))[0]).shape[1]
-    baseline = downsampled_fbank(WaveformDownsampler("none", 1), n_mels=20)
-    assert baseline(torch.randn(1, SAMPLE_RATE)).shape[1] == 101
-    assert abs(frames - 101 / factor) <= 1
-    assert fbank.compute_STFT.hop_length == 160
-    assert fbank.compute_STFT.win_length == 400
+def test_avg_equals_speechbrain_pooling_downsampler(factor):
+    down = WaveformDownsampler("avg", factor)
+    wavs = torch.randn(2, SAMPLE_RATE)
+    reference = PoolingDownsampler(factor, down.kernel_size)(wavs)
+    torch.testing.assert_close(down(wavs, torch.ones(2))[0], reference, atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("value, factor", [(False, 1), (True, 2), (1, 1), (3, 3)])
-def test_ctc_upsampling_values(value, factor):
-    assert ctc_upsampling_factor(value) == factor
-    head = ctc_head(8, 5, value)
-    assert head(torch.randn(2, 4, 8)).shape == (2, 4 * factor, 5)
-    assert isinstance(head, UpsampledCTCHead) == (factor > 1)
-
-
-@pytest.mark.parametrize("value", [0, -1, 1.5, "yes", None])
-def test_bad_ctc_upsampling_names_the_key(value):
-    with pytest.raises(ValueError, match="ctc_upsampling="):
-        ctc_upsampling_factor(value)
-
-
-def test_batch_check_names_the_utterance_and_the_fixes():
-    tokens = torch.tensor([[3, 4, 4, 5], [3, 0, 0, 0]])
-    token_lens = torch.tensor([1.0, 0.25])
-    ids = ["long-utt", "short-utt"]
-    check_ctc_batch(torch.zeros(2, 5, 7), torch.ones(2), tokens, token_lens, ids)
-    with pytest.raises(
-        ValueError,
-        match=r"utterance long-utt: 4 output frames, 5 needed \(1 in the batch.*"
-        r"ctc_upsampling: True.*downsampling_factor",
-    ):
-        check_ctc_batch(
-            torch.zeros(2, 5, 7), torch.tensor([0.8, 0.2]), tokens, token_lens, ids
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_conv_equals_speechbrain_conv1d_downsampler_with_the_same_weights(factor):
+    down = WaveformDownsampler("conv", factor)
+    reference = Conv1DDownsampler(factor, down.kernel_size)
+    assert [name for name, _ in reference.named_parameters()] == [
+        "downsampler.conv.weight",
+        "downsampler.conv.bias",
+    ]
+    assert not torch.allclose(reference.downsampler.conv.weight, down.layer.weight)
+    with torch.no_grad():
+        reference.downsampler.conv.weight.copy_(down.layer.weight)
+        reference.downsampler.conv.bias.copy_(down.layer.bias)
+        wavs = torch.randn(2, SAMPLE_RATE)
+        torch.testing.assert_close(
+            down(wavs, torch.ones(2))[0], reference(wavs), atol=0, rtol=0
         )
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_signal_equals_speechbrain_signal_downsampler_at_divisors_of_16000(factor):
+    wavs = torch.randn(2, SAMPLE_RATE)
+    ours = WaveformDownsampler("signal", factor)(wavs, torch.ones(2))[0]
+    reference = SignalDownsampler(factor, SAMPLE_RATE)(wavs)
+    torch.testing.assert_close(ours, reference, atol=0, rtol=0)
+
+
+def test_speechbrain_signal_downsampler_rounds_the_rate_at_factor_3():
+    wavs = torch.randn(1, SAMPLE_RATE)
+    reference = SignalDownsampler(3, SAMPLE_RATE)
+    assert reference.target_ds_rate == 5333
+    assert reference(wavs).shape == (1, 5333)
+    assert WaveformDownsampler("signal", 3)(wavs, torch.ones(1))[0].shape == (1, 5334)
+
+
+# --------------------------------------------------------------------------
+# The keys of the recipe YAMLs
+# --------------------------------------------------------------------------
 
 
 RECIPE = os.path.join(ROOT, "hparams", "conformer_ctc_baseline.yaml")

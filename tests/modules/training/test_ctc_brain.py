@@ -5,7 +5,9 @@ from types import SimpleNamespace
 import speechbrain as sb
 import torch
 
+from modules.losses.exit_losses import EarlyExitCTCLoss
 from modules.training.ctc_brain import EarlyExitCTCBrain
+from modules.training.run_setup import RunSetup
 
 
 class Pieces:
@@ -22,10 +24,8 @@ class Pieces:
 
 
 def brain(beam_size):
-    hparams = SimpleNamespace(
-        tokenizer=Pieces(), blank_index=0, test_beam_size=beam_size
-    )
-    return SimpleNamespace(hparams=hparams)
+    hparams = SimpleNamespace(blank_index=0, test_beam_size=beam_size)
+    return SimpleNamespace(hparams=hparams, tokenizer=Pieces())
 
 
 def blank_heavy_frames():
@@ -51,3 +51,21 @@ def test_beam_search_only_at_test_time_and_when_asked():
     without = brain(None)
     without.greedy_words = None
     assert list(stages(without, sb.Stage.TEST)) == ["greedy"]
+
+
+def test_brain_takes_the_run_setup_and_tokenizer_as_arguments():
+    model = torch.nn.Linear(2, 2)
+    setup = RunSetup(
+        model=model, exit_loss=EarlyExitCTCLoss(), train_exits=1, teacher=None
+    )
+    tokenizer = Pieces()
+    made = EarlyExitCTCBrain(
+        modules={"model": model},
+        hparams={"blank_index": 0, "test_beam_size": None},
+        run_opts={"device": "cpu"},
+        run_setup=setup,
+        tokenizer=tokenizer,
+    )
+    assert made.run_setup is setup and made.tokenizer is tokenizer
+    assert not hasattr(made.hparams, "tokenizer")
+    assert not hasattr(made.hparams, "exit_loss")

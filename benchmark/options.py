@@ -1,0 +1,228 @@
+"""Every option of the benchmark and its default, in one place.
+
+:class:`BenchmarkOptions` is what :func:`benchmark.run.run_benchmark` can be
+told; the command line (:mod:`benchmark.cli`) takes its defaults from it and
+``train.py`` checks the YAML's ``benchmark_options`` with
+:meth:`BenchmarkOptions.from_mapping` before training.
+
+Example
+-------
+>>> opts = BenchmarkOptions.from_mapping({"beam_size": 20, "tune": "last"})
+>>> opts.beam_size, opts.repeats
+(20, 3)
+>>> BenchmarkOptions.from_mapping({"beam": 20})
+Traceback (most recent call last):
+...
+benchmark.errors.OptionError: benchmark_options: unknown option(s) ['beam']...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
+
+from benchmark.errors import OptionError
+from benchmark.policy_grid import resolve_policy_grid
+from benchmark.variants import VARIANT_BUILDERS
+
+DEFAULT_POLICY_GRIDS = {
+    "entropy": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+    "confidence": (0.6, 0.7, 0.8, 0.9, 0.95),
+    "posterior": (0.5, 0.7, 0.9, 0.95, 0.99),
+    "similarity": (0.5, 0.8, 0.9, 0.95, 0.99),
+    "patience": (1, 2, 3),
+}
+"""Default thresholds per policy. Entropy (nats) and similarity extend the
+published ranges (0.01-0.10 and 0.90-0.99) towards weaker models, whose
+posteriors are flatter and whose layers differ more."""
+
+VARIANT_CHOICES = ("each", "last", "none")
+"""Values of ``tune`` and ``pyctcdecode``."""
+
+POLICY_TIMING = ("chosen", "all")
+"""Values of ``policy_timing``."""
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    """Everything :func:`benchmark.run.run_benchmark` can be told (CLI flags
+    of the same names).
+
+    Attributes
+    ----------
+    test_set, dev_set : str, optional
+        Manifest names; default: the YAML's first test and dev splits.
+    lm : str, optional
+        ``"auto"`` (build from the corpus LM text), a path, or ``"none"``.
+    lm_order : int
+        Order of a built LM.
+    lm_cache : str, optional
+        Folder of a built LM (default: ``<data_folder>/lm`` for the built-in
+        corpus, else ``EXP/lm``).
+    devices : str
+        ``"auto"`` (CPU, plus GPU when present), or a comma-separated list of
+        ``cpu``/``cuda``; naming ``cuda`` without a GPU is an error.
+    repeats : int
+        Timed passes without LM per variant and device.
+    lm_repeats : int
+        Timed passes with LM per variant and device (beam search is slow).
+    warmup_batches : int
+        Untimed batches (first, middle, last) before each timing.
+    threads : int, optional
+        CPU threads (``torch.set_num_threads``); default: torch's.
+    beam_size : int
+        Beam width of the LM searches.
+    alphas, betas : sequence of float
+        Grid for the LM weight and word insertion bonus.
+    tune : str
+        ``"each"`` (tune every variant on dev), ``"last"`` (tune the last
+        variant, apply to all) or ``"none"`` (use ``alpha``/``beta``).
+    alpha, beta : float
+        Weights used when ``tune="none"``.
+    tune_max_utts : int, optional
+        Dev utterances used for tuning (evenly spread; None: all).
+    pyctcdecode : str
+        Cross-check with pyctcdecode on ``"each"``/``"last"``/``"none"``
+        variant(s).
+    variants : sequence of str
+        Keys of :data:`benchmark.variants.VARIANT_BUILDERS`.
+    policies : str or sequence of str
+        Dynamic exit policies (:mod:`modules.exits.policies`) run on an
+        early-exit model: ``"auto"`` (every policy ``policy_decoder``
+        allows), ``"none"`` (off), or names.
+    policy_thresholds : dict, optional
+        ``{policy: [threshold, ...]}`` replacing the default grids of
+        :data:`DEFAULT_POLICY_GRIDS`.
+    policy_mode : str
+        ``"utterance"`` (each utterance exits on its own) or ``"batch"``.
+    policy_decoder : str
+        ``"greedy"``, or ``"beam"``: the posterior policy's n-best CTC beam
+        search (no LM); the posterior policy needs it.
+    policy_tolerance : float
+        A threshold is chosen on dev when its dev WER is at most
+        ``(1 + policy_tolerance)`` times the last exit's.
+    policy_timing : str
+        Time the dev-chosen thresholds only (``"chosen"``) or every
+        threshold (``"all"``, greedy passes; LM passes stay chosen-only).
+    policy_lm : bool
+        LM passes (WER+LM, CPU+LM time) for the dev-chosen thresholds.
+    batch_size : int, optional
+        Test batch size (default: the YAML's ``test_dataloader_opts``).
+    max_utts : int, optional
+        Use only this many test utterances (smoke tests).
+    output : str, optional
+        Output folder (default ``EXP/benchmark/<test set>``).
+    progressbar : bool
+        Show tqdm progress bars.
+
+    Raises
+    ------
+    benchmark.errors.OptionError
+        A ``ValueError`` naming the option whose value is bad.
+    """
+
+    test_set: str | None = None
+    dev_set: str | None = None
+    lm: str | None = "auto"
+    lm_order: int = 4
+    lm_cache: str | None = None
+    devices: str = "auto"
+    repeats: int = 3
+    lm_repeats: int = 1
+    warmup_batches: int = 3
+    threads: int | None = None
+    beam_size: int = 100
+    alphas: tuple = (0.3, 0.6, 1.0)
+    betas: tuple = (0.0, 1.0, 2.0)
+    tune: str = "each"
+    alpha: float = 0.5
+    beta: float = 1.0
+    tune_max_utts: int | None = 200
+    pyctcdecode: str = "each"
+    variants: tuple = ("exits",)
+    policies: str | tuple | None = "auto"
+    policy_thresholds: dict | None = None
+    policy_mode: str = "utterance"
+    policy_decoder: str = "greedy"
+    policy_tolerance: float = 0.10
+    policy_timing: str = "chosen"
+    policy_lm: bool = True
+    batch_size: int | None = None
+    max_utts: int | None = None
+    output: str | None = None
+    progressbar: bool = True
+
+    def __post_init__(self):
+        """Reject bad choices, variants and policy settings early."""
+        for name in ("tune", "pyctcdecode"):
+            if getattr(self, name) not in VARIANT_CHOICES:
+                raise OptionError(f"{name} must be each, last or none")
+        if self.repeats < 1 or self.lm_repeats < 1:
+            raise OptionError("repeats and lm_repeats must be >= 1")
+        unknown = set(self.variants) - set(VARIANT_BUILDERS)
+        if unknown:
+            raise OptionError(
+                f"unknown variants {sorted(unknown)}; known: {sorted(VARIANT_BUILDERS)}"
+            )
+        tolerance = self.policy_tolerance
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
+            tolerance = -1
+        if not tolerance >= 0:
+            raise OptionError(
+                f"policy_tolerance={self.policy_tolerance!r}: expected a number >= 0"
+            )
+        if self.policy_timing not in POLICY_TIMING:
+            raise OptionError(
+                f"policy_timing={self.policy_timing!r}: choose one of {POLICY_TIMING}"
+            )
+        self.policy_grid  # noqa: B018 (resolving it validates the policies)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping | None) -> BenchmarkOptions:
+        """Options from a mapping (the YAML's ``benchmark_options``).
+
+        Raises
+        ------
+        benchmark.errors.OptionError
+            A ``ValueError`` naming an unknown key or a key with a bad value.
+        """
+        mapping = dict(mapping or {})
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(mapping) - set(known))
+        if unknown:
+            raise OptionError(
+                f"benchmark_options: unknown option(s) {unknown}; known: "
+                f"{', '.join(known)}"
+            )
+        return cls(**mapping)
+
+    @cached_property
+    def policy_grid(self) -> dict:
+        """``{policy: thresholds}`` of the policy benchmark (empty: none)."""
+        return resolve_policy_grid(
+            self.policies,
+            self.policy_thresholds,
+            self.policy_mode,
+            self.policy_decoder,
+            DEFAULT_POLICY_GRIDS,
+        )
+
+    def settings(self) -> dict:
+        """The options as ``results.json`` records them: every field, with
+        the resolved ``policy_grid`` after ``policy_lm``."""
+        items = list(asdict(self).items())
+        cut = [name for name, _ in items].index("policy_lm") + 1
+        grid = [("policy_grid", {k: tuple(v) for k, v in self.policy_grid.items()})]
+        return dict(items[:cut] + grid + items[cut:])
+
+
+def option_default(name: str):
+    """The default value of option ``name``.
+
+    Example
+    -------
+    >>> option_default("beam_size")
+    100
+    """
+    return next(f.default for f in fields(BenchmarkOptions) if f.name == name)

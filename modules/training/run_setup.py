@@ -1,0 +1,302 @@
+"""Start-up set-up of a training run: the run-time objects, checked from the YAML.
+
+Everything that can be wrong in the YAML (a loss class that does not exist or
+is not an exit loss, loss options it does not take, a manual activation beyond
+the last exit, a KD teacher that does not exist or does not fit, a
+downsampling kernel longer than the shortest utterance, a layer-removal
+checkpoint of another architecture) is checked by :func:`build_run_setup`,
+before any data preparation or training step, and the error names the YAML
+key and the fix.
+
+YAML keys read:
+
+- ``model``: the :class:`modules.models.early_exit.EarlyExitCTC`;
+- ``loss_class`` (``!name:`` of an exit loss, e.g.
+  ``!name:modules.losses.exit_losses.EarlyExitCTCLoss``) and ``loss_options``
+  (its keyword arguments, ``{}`` for none); ``blank_index``;
+- ``train_exits``: manual exit activation, train only the first K exits (the
+  layers above exit K are never run during training); ``null`` for all;
+- ``kd_teacher_checkpoint``: ``null`` for the online teacher (the model's own
+  last exit), or a checkpoint folder (``.../save/CKPT+...``) or an experiment's
+  ``save`` folder whose best checkpoint (lowest dev WER) is a frozen teacher of
+  the same architecture (only with a loss whose ``uses_teacher`` is True);
+- ``min_duration`` (against a waveform downsampler's kernel) and the layer
+  removal keys of :mod:`modules.compression.layer_removal`.
+"""
+
+import importlib
+import inspect
+import pkgutil
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hyperpyyaml import load_hyperpyyaml
+
+import modules.losses
+from modules.compression.layer_removal import configure_layer_removal
+from modules.compression.teachers import load_frozen_teacher
+from modules.losses.exit_losses import EarlyExitCTCLoss, ExitLoss
+from modules.models.early_exit import EarlyExitCTC
+from modules.nn.downsampling import WaveformDownsampler
+
+LOSS_CLASS_TAG = re.compile(r"^loss_class:\s*!name:(\S+)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """The run-time objects of a training run, built by :func:`build_run_setup`.
+
+    Attributes
+    ----------
+    model : modules.models.early_exit.EarlyExitCTC
+        The model (unwrapped; the Brain's ``modules.model`` may be its DDP
+        wrapper).
+    exit_loss : modules.losses.exit_losses.ExitLoss
+        The loss over the exits (``loss_class`` with ``loss_options``).
+    train_exits : int or None
+        Manual exit activation: train only the first K exits; None for all.
+    teacher : modules.models.early_exit.EarlyExitCTC or None
+        The frozen KD teacher; None for the online teacher or no KD.
+
+    Example
+    -------
+    >>> setup = RunSetup(model=None, exit_loss=EarlyExitCTCLoss(), train_exits=None,
+    ...                  teacher=None)
+    >>> setup.train_exits = 1
+    Traceback (most recent call last):
+        ...
+    dataclasses.FrozenInstanceError: cannot assign to field 'train_exits'
+    """
+
+    model: EarlyExitCTC
+    exit_loss: ExitLoss
+    train_exits: int | None
+    teacher: EarlyExitCTC | None
+
+
+def exit_loss_classes():
+    """Every exit loss of :mod:`modules.losses`, by dotted name.
+
+    Example
+    -------
+    >>> "modules.losses.exit_losses.EarlyExitCTCLoss" in exit_loss_classes()
+    True
+    >>> "modules.losses.exit_losses.ExitLoss" in exit_loss_classes()
+    False
+    """
+    classes = {}
+    for info in pkgutil.iter_modules(modules.losses.__path__):
+        module = importlib.import_module(f"modules.losses.{info.name}")
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, ExitLoss)
+                and value is not ExitLoss
+                and value.__module__ == module.__name__
+                and not name.startswith("_")
+            ):
+                classes[f"{module.__name__}.{name}"] = value
+    return classes
+
+
+def load_training_hparams(yaml_text, overrides=""):
+    """``load_hyperpyyaml``, with a ``loss_class`` that does not exist named.
+
+    Arguments
+    ---------
+    yaml_text : str
+        The recipe YAML.
+    overrides : str
+        YAML overrides (as ``speechbrain.parse_arguments`` gives them).
+
+    Returns
+    -------
+    dict
+        The loaded hyperparameters.
+
+    Example
+    -------
+    >>> load_training_hparams("loss_class: !name:modules.losses.exit_losses.KD")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: loss_class=!name:modules.losses.exit_losses.KD does not exist; ...
+    """
+    try:
+        return load_hyperpyyaml(yaml_text, overrides)
+    except ImportError as error:
+        missing = str(error).rsplit(" ", 1)[-1]
+        if missing not in LOSS_CLASS_TAG.findall(f"{yaml_text}\n{overrides or ''}"):
+            raise
+        valid = ", ".join(f"!name:{name}" for name in exit_loss_classes())
+        raise ValueError(
+            f"loss_class=!name:{missing} does not exist; use one of: {valid}"
+        ) from error
+
+
+def class_name(value):
+    """Dotted name of a class, else the value's ``repr``."""
+    if inspect.isclass(value):
+        return f"{value.__module__}.{value.__qualname__}"
+    return repr(value)
+
+
+def check_loss_class(loss_class):
+    """Refuse a ``loss_class`` that is not an exit loss class.
+
+    Example
+    -------
+    >>> import torch
+    >>> check_loss_class(torch.nn.CTCLoss)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: loss_class=torch.nn.modules.loss.CTCLoss is not an exit loss ...
+    """
+    if inspect.isclass(loss_class) and loss_class in exit_loss_classes().values():
+        return
+    valid = ", ".join(f"!name:{name}" for name in exit_loss_classes())
+    raise ValueError(
+        f"loss_class={class_name(loss_class)} is not an exit loss (a subclass of "
+        f"modules.losses.exit_losses.ExitLoss); use one of: {valid}, without "
+        "arguments (they go in loss_options)"
+    )
+
+
+def build_exit_loss(hparams, num_exits):
+    """The loss ``loss_class(num_exits=N, blank_index=..., **loss_options)``.
+
+    Example
+    -------
+    >>> from modules.losses.distillation import DynamicKDLoss
+    >>> hparams = {"loss_class": DynamicKDLoss, "blank_index": 0,
+    ...            "loss_options": {"alphas": [0.8, 1.0]}}
+    >>> build_exit_loss(hparams, 2).alphas
+    [0.8, 1.0]
+    """
+    loss_class = hparams.get("loss_class", EarlyExitCTCLoss)
+    check_loss_class(loss_class)
+    options = hparams.get("loss_options") or {}
+    if not isinstance(options, Mapping):
+        raise ValueError(
+            f"loss_options={options!r} must map {class_name(loss_class)}'s "
+            "argument names to values, e.g. loss_options: {} for none"
+        )
+    blank_index = hparams.get("blank_index")
+    if not isinstance(blank_index, int):
+        raise ValueError(
+            f"blank_index={blank_index!r}: give the CTC blank's token id "
+            "(blank_index: 0 with this project's tokenizers)"
+        )
+    try:
+        return loss_class(num_exits=num_exits, blank_index=blank_index, **options)
+    except TypeError as error:
+        raise ValueError(
+            f"loss_options={dict(options)} do not fit "
+            f"loss_class={class_name(loss_class)} ({error}); see its docstring "
+            "for its arguments"
+        ) from error
+
+
+def check_train_exits(hparams, num_exits):
+    """Validate ``train_exits`` (manual exit activation); None means all.
+
+    Example
+    -------
+    >>> check_train_exits({"train_exits": 2}, num_exits=3)
+    2
+    >>> check_train_exits({"train_exits": 4}, num_exits=3)
+    Traceback (most recent call last):
+        ...
+    ValueError: train_exits=4: the model has 3 exits; give 1..3, or null to train all of them
+    """  # noqa: E501
+    train_exits = hparams.get("train_exits")
+    if train_exits is None:
+        return None
+    if not isinstance(train_exits, int) or not 1 <= train_exits <= num_exits:
+        raise ValueError(
+            f"train_exits={train_exits}: the model has {num_exits} exits; give "
+            f"1..{num_exits}, or null to train all of them"
+        )
+    return train_exits
+
+
+def build_teacher(hparams, model, exit_loss):
+    """The frozen teacher of ``kd_teacher_checkpoint``; None when it is null.
+
+    Example
+    -------
+    >>> build_teacher({"kd_teacher_checkpoint": "/x"}, None, EarlyExitCTCLoss())
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: kd_teacher_checkpoint is set but loss_class=...
+    """
+    path = hparams.get("kd_teacher_checkpoint")
+    if path is None:
+        return None
+    if not exit_loss.uses_teacher:
+        teachers = [
+            name for name, cls in exit_loss_classes().items() if cls.uses_teacher
+        ]
+        raise ValueError(
+            f"kd_teacher_checkpoint is set but loss_class="
+            f"{class_name(type(exit_loss))} uses no teacher; use one of "
+            f"{', '.join(teachers)} or set kd_teacher_checkpoint: null"
+        )
+    if not isinstance(path, str):
+        raise ValueError(
+            f"kd_teacher_checkpoint={path!r}: give a save/ or save/CKPT+... "
+            "folder path, or null for the online teacher"
+        )
+    return load_frozen_teacher(model, path, key="kd_teacher_checkpoint")
+
+
+def configure_efficiency(hparams):
+    """Downsampling kernel vs. shortest utterance; layer removal init.
+
+    Example
+    -------
+    >>> import torch
+    >>> downsampler = WaveformDownsampler("conv", 2, kernel_size=8001)
+    >>> model = torch.nn.Sequential(downsampler)
+    >>> configure_efficiency({"model": model, "min_duration": 0.5})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: downsampling_kernel=8001 ...
+    """
+    for module in hparams["model"].modules():
+        if isinstance(module, WaveformDownsampler):
+            module.check_min_duration(hparams.get("min_duration"))
+    configure_layer_removal(hparams)
+
+
+def build_run_setup(hparams):
+    """Build and check the run-time objects of a training run.
+
+    Arguments
+    ---------
+    hparams : dict
+        The loaded recipe YAML (keys in this module's docstring).
+
+    Returns
+    -------
+    RunSetup
+        Model, exit loss, manual exit activation and frozen teacher. The model
+        has its layer-removal initialisation, when the YAML asks for one.
+    """
+    model = hparams.get("model")
+    if not isinstance(model, EarlyExitCTC):
+        raise ValueError(
+            f"model={class_name(type(model))} is not an early-exit CTC model; "
+            "use model: !new:modules.models.early_exit.EarlyExitCTC (or a "
+            "subclass)"
+        )
+    exit_loss = build_exit_loss(hparams, model.num_exits)
+    train_exits = check_train_exits(hparams, model.num_exits)
+    teacher = build_teacher(hparams, model, exit_loss)
+    configure_efficiency(hparams)
+    return RunSetup(
+        model=model, exit_loss=exit_loss, train_exits=train_exits, teacher=teacher
+    )
