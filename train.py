@@ -47,13 +47,18 @@ def load_hparams(argv):
 
 
 def run_tests(brain, hparams, tests):
-    """Per-exit WER on every test set, plus the summary files."""
+    """Per-exit WER on every test set, plus the summary files.
+
+    The tested checkpoint is the one with the lowest dev WER of the ranking
+    exit (the deepest trained exit), which the summary records.
+    """
     exit_layers = brain.run_setup.model.exit_layers
     results = {}
     for name, dataset in tests.items():
         wers = brain.evaluate_test_set(name, dataset, hparams["test_dataloader_opts"])
         results[name] = {
             "exit_layers": exit_layers,
+            "ranking_exit": brain.run_setup.ranking_exit,
             "wer": wers["greedy"],
             "num_utts": len(dataset),
         }

@@ -10,10 +10,16 @@ names such as ``train-synth`` used by the built-in synthetic corpus) and
 writes one SpeechBrain CSV manifest per split, ``<save_folder>/<split>.csv``,
 with the columns ``ID, duration, wav, spk_id, wrd``.
 
-Each split is prepared once: the options used are stored next to the CSV in
-``<save_folder>/<split>.prep_opts.json`` and a later call with the same
-options is skipped, while a call with other options redoes the split. The
-split is read by :mod:`modules.data.librispeech_scan` and written by
+Each split is prepared once: the options used and a fingerprint of the
+split's contents (:mod:`modules.data.split_fingerprint`: file list, sizes
+and transcript texts) are stored next to the CSV in
+``<save_folder>/<split>.prep_opts.json``. A later call with the same options
+on an unchanged corpus is skipped; other options or a changed corpus redo
+the split. Every requested split is read by
+:mod:`modules.data.librispeech_scan` before anything is written: when the
+corpus has defects, one
+:class:`~modules.data.preparation_error.PreparationError` lists all of them
+and nothing is written. Manifests are written by
 :mod:`modules.data.manifests`, atomically, so an interrupted or failed
 preparation never leaves a half-written manifest and never destroys one
 already prepared.
@@ -39,7 +45,7 @@ import json
 import logging
 import os
 
-from modules.data.librispeech_scan import scan_split
+from modules.data.librispeech_scan import read_split
 from modules.data.manifests import (
     SORT_OPTIONS,
     atomic_write_text,
@@ -48,6 +54,7 @@ from modules.data.manifests import (
     write_csv,
 )
 from modules.data.preparation_error import PreparationError
+from modules.data.split_fingerprint import fingerprint_split
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +111,9 @@ def prepare_librispeech(
     ------
     PreparationError
         Bad corpus (missing folders, unmatched or empty transcripts,
-        unreadable audio, nothing left after filtering).
+        unreadable or non-16 kHz-mono audio, nothing left after filtering),
+        listing every defect of every requested split, one per line;
+        nothing is written then.
     ValueError
         Bad arguments (unknown ``sort``, ``min_duration > max_duration``).
 
@@ -125,12 +134,20 @@ def prepare_librispeech(
     _check_arguments(min_duration, max_duration, sort)
     data_folder = os.path.abspath(data_folder)
     if not os.path.isdir(data_folder):
-        raise PreparationError(f"data_folder {data_folder} does not exist.")
-    os.makedirs(save_folder, exist_ok=True)
+        raise PreparationError(f"{data_folder}: data_folder does not exist.")
+    pending, defects = [], []
     for split in splits:
         opts = _split_options(data_folder, split, min_duration, max_duration)
         opts.update(sort=sort, seed=seed if sort == "random" else None)
-        _prepare_split(opts, csv_paths[split], num_workers)
+        if _needs_preparation(opts, csv_paths[split]):
+            entries, split_defects = _read_entries(opts, num_workers)
+            defects.extend(split_defects)
+            pending.append((opts, csv_paths[split], entries))
+    if defects:
+        raise PreparationError(defects)
+    os.makedirs(save_folder, exist_ok=True)
+    for opts, csv_path, entries in pending:
+        _write_split(opts, csv_path, entries)
     return csv_paths
 
 
@@ -149,31 +166,35 @@ def _check_arguments(min_duration, max_duration, sort):
 
 
 def _split_options(data_folder, split, min_duration, max_duration):
-    """Return the JSON-serialisable options that define a split's output."""
+    """Return the JSON-serialisable options and corpus fingerprint of a split."""
     return {
         "format_version": FORMAT_VERSION,
         "data_folder": data_folder,
         "split": split,
+        "fingerprint": fingerprint_split(os.path.join(data_folder, split)),
         "min_duration": min_duration,
         "max_duration": max_duration,
     }
 
 
-def _prepare_split(opts, csv_path, num_workers):
-    """Prepare one split unless it is already prepared with ``opts``."""
-    opts_path = _opts_path(csv_path)
-    if _already_prepared(csv_path, opts_path, opts):
-        logger.info(
-            "Skipping split %s: %s already prepared with the same options.",
-            opts["split"],
-            csv_path,
+def _read_entries(opts, num_workers):
+    """Return a split's filtered, ordered entries and its defects."""
+    entries, split_defects = read_split(opts["data_folder"], opts["split"], num_workers)
+    if split_defects:
+        return [], split_defects
+    try:
+        split_folder = os.path.join(opts["data_folder"], opts["split"])
+        entries = filter_by_duration(
+            entries, opts["min_duration"], opts["max_duration"], split_folder
         )
-        return
-    entries = scan_split(opts["data_folder"], opts["split"], num_workers)
-    entries = filter_by_duration(
-        entries, opts["min_duration"], opts["max_duration"], opts["split"]
-    )
-    entries = sort_entries(entries, opts["sort"], opts["seed"])
+    except PreparationError as err:
+        return [], err.defects
+    return sort_entries(entries, opts["sort"], opts["seed"]), []
+
+
+def _write_split(opts, csv_path, entries):
+    """Write a split's manifest, then its options file."""
+    opts_path = _opts_path(csv_path)
     # Invalidate the old options first: if we die after the CSV is replaced
     # but before the new options are written, the next run redoes the split.
     if os.path.exists(opts_path):
@@ -189,12 +210,40 @@ def _opts_path(csv_path):
     return os.path.splitext(csv_path)[0] + OPTS_SUFFIX
 
 
-def _already_prepared(csv_path, opts_path, opts):
-    """Return True when the manifest exists and was made with ``opts``."""
-    if not (os.path.isfile(csv_path) and os.path.isfile(opts_path)):
+def _needs_preparation(opts, csv_path):
+    """Return True (and log why) unless the manifest is up to date."""
+    reason = _redo_reason(csv_path, _opts_path(csv_path), opts)
+    if reason is None:
+        logger.info(
+            "Skipping split %s: %s already prepared with the same options "
+            "from an unchanged corpus.",
+            opts["split"],
+            csv_path,
+        )
         return False
+    logger.info("Preparing split %s: %s.", opts["split"], reason)
+    return True
+
+
+def _redo_reason(csv_path, opts_path, opts):
+    """Return why a split must be prepared, or None if it is up to date."""
+    if not (os.path.isfile(csv_path) and os.path.isfile(opts_path)):
+        return f"no complete manifest {csv_path} yet"
     try:
         with open(opts_path, encoding="utf-8") as f:
-            return json.load(f) == opts
+            stored = json.load(f)
     except (OSError, ValueError):
-        return False
+        return f"options file {opts_path} is unreadable"
+    if not isinstance(stored, dict):
+        return f"options file {opts_path} is not a JSON object"
+    changed = sorted(
+        k for k in opts.keys() | stored.keys() if opts.get(k) != stored.get(k)
+    )
+    if changed == ["fingerprint"]:
+        return (
+            f"the corpus in {os.path.join(opts['data_folder'], opts['split'])} "
+            f"changed since {csv_path} was written (files, sizes or transcripts)"
+        )
+    if changed:
+        return f"options changed since {csv_path} was written: {', '.join(changed)}"
+    return None

@@ -5,10 +5,11 @@ A split folder holds::
     <split>/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac
     <split>/<spk>/<chapter>/<spk>-<chapter>.trans.txt
 
-:func:`scan_split` matches every transcript line with its audio file, reads
-the audio durations from the file headers and raises
-:class:`~modules.data.preparation_error.PreparationError` naming the path of
-anything missing, unmatched or unreadable.
+:func:`read_split` matches every transcript line with its audio file, reads
+the audio durations from the file headers (checking that the audio is
+16 kHz mono) and collects every defect of the split, each written
+``<path>: <what is wrong>``; :func:`scan_split` raises them all as one
+:class:`~modules.data.preparation_error.PreparationError`.
 
 Authors
  * efficient-asr contributors
@@ -23,6 +24,8 @@ from modules.data.preparation_error import PreparationError
 
 AUDIO_EXT = ".flac"
 TRANS_SUFFIX = ".trans.txt"
+SAMPLE_RATE = 16000
+CHANNELS = 1
 
 
 def scan_split(data_folder, split, num_workers=8):
@@ -43,6 +46,11 @@ def scan_split(data_folder, split, num_workers=8):
         One dict per utterance with keys ``ID, duration, wav, spk_id, wrd``,
         sorted by ID.
 
+    Raises
+    ------
+    PreparationError
+        Holding every defect of the split (see :func:`read_split`).
+
     Example
     -------
     >>> import shutil, tempfile
@@ -59,32 +67,94 @@ def scan_split(data_folder, split, num_workers=8):
     [('1-2-0000', 0.5, '1', 'HELLO WORLD')]
     >>> shutil.rmtree(root)
     """
+    entries, defects = read_split(data_folder, split, num_workers)
+    if defects:
+        raise PreparationError(defects)
+    return entries
+
+
+def read_split(data_folder, split, num_workers=8):
+    """Read one split, collecting every defect instead of stopping at one.
+
+    Defects are: a missing or empty split folder, a missing, unreadable or
+    malformed transcript file, a transcript line without audio, audio
+    without a transcript line, and unreadable, empty, non-16 kHz or
+    non-mono audio.
+
+    Arguments
+    ---------
+    data_folder : str
+        Folder holding the split folders.
+    split : str
+        Split folder name.
+    num_workers : int
+        Threads used to read audio headers.
+
+    Returns
+    -------
+    entries : list of dict
+        The valid utterances (keys ``ID, duration, wav, spk_id, wrd``),
+        sorted by ID.
+    defects : list of str
+        One ``<path>: <what is wrong>`` line per defect, empty if none.
+
+    Example
+    -------
+    >>> import shutil, tempfile
+    >>> import numpy as np
+    >>> root = tempfile.mkdtemp()
+    >>> chapter = os.path.join(root, "dev", "1", "2")
+    >>> os.makedirs(chapter)
+    >>> soundfile.write(os.path.join(chapter, "1-2-0000.flac"), np.zeros(800), 8000)
+    >>> with open(os.path.join(chapter, "1-2.trans.txt"), "w") as f:
+    ...     _ = f.write("1-2-0000 HI\\n1-2-0001 THERE\\n")
+    >>> entries, defects = read_split(root, "dev")
+    >>> entries
+    []
+    >>> [d[len(chapter) + 1 :].split(":")[0] for d in defects]
+    ['1-2.trans.txt', '1-2-0000.flac']
+    >>> "8000 Hz" in defects[1]
+    True
+    >>> shutil.rmtree(root)
+    """
     split_folder = os.path.join(data_folder, split)
     if not os.path.isdir(split_folder):
-        raise PreparationError(_missing_split_message(data_folder, split))
-    entries = []
+        return [], [_missing_split_message(data_folder, split)]
+    entries, defects = [], []
     for spk_id in _subfolders(split_folder):
         spk_folder = os.path.join(split_folder, spk_id)
         for chapter in _subfolders(spk_folder):
             chapter_folder = os.path.join(spk_folder, chapter)
-            entries.extend(_scan_chapter(chapter_folder, spk_id, chapter))
-    if not entries:
-        raise PreparationError(
-            f"Split folder {split_folder} contains no utterances "
+            found, found_defects = _scan_chapter(chapter_folder, spk_id, chapter)
+            entries.extend(found)
+            defects.extend(found_defects)
+    if not entries and not defects:
+        defects.append(
+            f"{split_folder}: split folder contains no utterances "
             f"(expected <spk>/<chapter>/*{AUDIO_EXT} and *{TRANS_SUFFIX})."
         )
+    entries = _add_durations(entries, defects, num_workers)
+    return sorted(entries, key=lambda e: e["ID"]), defects
+
+
+def _add_durations(entries, defects, num_workers):
+    """Set each entry's duration from its header; drop and report bad audio."""
+    kept = []
     with ThreadPoolExecutor(max(1, num_workers)) as pool:
-        durations = pool.map(read_duration, [e["wav"] for e in entries])
-        for entry, duration in zip(entries, durations):
-            entry["duration"] = duration
-    return sorted(entries, key=lambda e: e["ID"])
+        headers = pool.map(_read_header, [e["wav"] for e in entries])
+        for entry, (duration, defect) in zip(entries, headers):
+            if defect:
+                defects.append(defect)
+            else:
+                kept.append({**entry, "duration": duration})
+    return kept
 
 
 def _missing_split_message(data_folder, split):
     """Explain a missing split folder, listing the available ones."""
     available = _subfolders(data_folder)
     msg = (
-        f"Split folder {os.path.join(data_folder, split)} does not exist. "
+        f"{os.path.join(data_folder, split)}: split folder does not exist. "
         f"Available splits in {data_folder}: {available or 'none'}."
     )
     if "LibriSpeech" in available:
@@ -101,7 +171,10 @@ def _subfolders(folder):
 
 
 def _scan_chapter(chapter_folder, spk_id, chapter):
-    """Match the transcript lines and audio files of one chapter folder."""
+    """Match the transcript lines and audio files of one chapter folder.
+
+    Returns the matched utterances (without duration) and the defects.
+    """
     trans_path = os.path.join(chapter_folder, f"{spk_id}-{chapter}{TRANS_SUFFIX}")
     audio = {
         name[: -len(AUDIO_EXT)]: os.path.join(chapter_folder, name)
@@ -110,27 +183,29 @@ def _scan_chapter(chapter_folder, spk_id, chapter):
     }
     if not os.path.isfile(trans_path):
         if not audio:
-            return []
-        raise PreparationError(
-            f"Transcript file {trans_path} is missing, but {chapter_folder} "
+            return [], []
+        return [], [
+            f"{trans_path}: transcript file is missing, but {chapter_folder} "
             f"holds {len(audio)} {AUDIO_EXT} files."
-        )
-    transcripts = read_transcripts(trans_path)
-    for utt_id in transcripts:
-        if utt_id not in audio:
-            raise PreparationError(
-                f"{trans_path}: transcript line {utt_id!r} has no audio file "
-                f"{os.path.join(chapter_folder, utt_id + AUDIO_EXT)}."
-            )
-    for utt_id, wav in sorted(audio.items()):
-        if utt_id not in transcripts:
-            raise PreparationError(
-                f"Audio file {wav} has no transcript line in {trans_path}."
-            )
-    return [
+        ]
+    transcripts, defects = _parse_transcripts(trans_path)
+    defects += [
+        f"{trans_path}: transcript line {u} has no audio file "
+        f"{os.path.join(chapter_folder, u + AUDIO_EXT)}."
+        for u in transcripts
+        if u not in audio
+    ]
+    defects += [
+        f"{wav}: audio file has no transcript line in {trans_path}."
+        for u, wav in sorted(audio.items())
+        if u not in transcripts
+    ]
+    entries = [
         {"ID": u, "wav": audio[u], "spk_id": spk_id, "wrd": t}
         for u, t in transcripts.items()
+        if u in audio and t is not None
     ]
+    return entries, defects
 
 
 def read_transcripts(trans_path):
@@ -146,6 +221,12 @@ def read_transcripts(trans_path):
     dict
         Maps utterance ID to its transcript (whitespace normalised).
 
+    Raises
+    ------
+    PreparationError
+        Listing every empty transcript and duplicate ID of the file, or
+        naming the file if it cannot be read.
+
     Example
     -------
     >>> import tempfile
@@ -157,25 +238,44 @@ def read_transcripts(trans_path):
     >>> import shutil
     >>> shutil.rmtree(os.path.dirname(path))
     """
-    transcripts = {}
-    with open(trans_path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            fields = line.split(maxsplit=1)
-            if not fields:
-                continue
-            utt_id = fields[0]
-            text = " ".join(fields[1].split()) if len(fields) > 1 else ""
-            where = f"{trans_path}, line {line_no} ({utt_id!r})"
-            if not text:
-                raise PreparationError(f"{where}: empty transcript.")
-            if utt_id in transcripts:
-                raise PreparationError(f"{where}: duplicate utterance ID.")
-            transcripts[utt_id] = text
+    transcripts, defects = _parse_transcripts(trans_path)
+    if defects:
+        raise PreparationError(defects)
     return transcripts
 
 
+def _parse_transcripts(trans_path):
+    """Return the transcripts of a file and its defects (one per bad line).
+
+    An utterance whose transcript is empty maps to None.
+    """
+    transcripts, defects = {}, []
+    try:
+        with open(trans_path, encoding="utf-8") as f:
+            lines = f.readlines()
+    except (OSError, UnicodeDecodeError) as err:
+        return {}, [f"{trans_path}: unreadable transcript file ({err})."]
+    for line_no, line in enumerate(lines, start=1):
+        fields = line.split(maxsplit=1)
+        if not fields:
+            continue
+        utt_id = fields[0]
+        text = " ".join(fields[1].split()) if len(fields) > 1 else ""
+        where = f"{trans_path}: line {line_no} ({utt_id!r})"
+        if utt_id in transcripts:
+            defects.append(f"{where}: duplicate utterance ID.")
+        elif not text:
+            defects.append(f"{where}: empty transcript.")
+            transcripts[utt_id] = None  # reported here, not as unmatched audio
+        else:
+            transcripts[utt_id] = text
+    return transcripts, defects
+
+
 def read_duration(path):
-    """Return the duration of an audio file in seconds (header only).
+    """Return the duration of a 16 kHz mono audio file in seconds.
+
+    Only the header is read.
 
     Arguments
     ---------
@@ -186,6 +286,11 @@ def read_duration(path):
     -------
     float
         Number of frames divided by the sample rate.
+
+    Raises
+    ------
+    PreparationError
+        If the file is unreadable, empty, not 16 kHz or not mono.
 
     Example
     -------
@@ -198,12 +303,24 @@ def read_duration(path):
     0.25
     >>> shutil.rmtree(folder)
     """
+    duration, defect = _read_header(path)
+    if defect:
+        raise PreparationError(defect)
+    return duration
+
+
+def _read_header(path):
+    """Return ``(duration, None)``, or ``(None, defect)`` for bad audio."""
     try:
         info = soundfile.info(path)
     except Exception as err:  # libsndfile raises several error types
-        raise PreparationError(
-            f"Unreadable or corrupt audio file {path}: {err}"
-        ) from err
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise PreparationError(f"Audio file {path} contains no samples.")
-    return info.frames / info.samplerate
+        return None, f"{path}: unreadable or corrupt audio file ({err})."
+    if info.samplerate != SAMPLE_RATE or info.channels != CHANNELS:
+        return None, (
+            f"{path}: audio is {info.samplerate} Hz with {info.channels} "
+            f"channel(s); expected {SAMPLE_RATE} Hz mono (resample it, e.g. "
+            f"sox in{AUDIO_EXT} -r {SAMPLE_RATE} -c 1 out{AUDIO_EXT})."
+        )
+    if info.frames <= 0:
+        return None, f"{path}: audio file contains no samples."
+    return info.frames / info.samplerate, None

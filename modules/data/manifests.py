@@ -34,7 +34,7 @@ def filter_by_duration(entries, min_duration=None, max_duration=None, split=""):
     min_duration, max_duration : float, optional
         Bounds in seconds (inclusive); None means unbounded.
     split : str
-        Split name, used in messages.
+        Split name or folder, used in messages.
 
     Returns
     -------
@@ -70,7 +70,7 @@ def filter_by_duration(entries, min_duration=None, max_duration=None, split=""):
         )
     if not kept:
         raise PreparationError(
-            f"Split {split!r}: no utterance left after filtering with "
+            f"{split}: no utterance left after filtering with "
             f"min_duration={min_duration}, max_duration={max_duration} "
             f"({len(entries)} utterances before filtering)."
         )

@@ -71,6 +71,9 @@ class EarlyExitCTCBrain(sb.Brain):
         super().__init__(*args, **kwargs)
         self.run_setup = run_setup
         self.tokenizer = tokenizer
+        # Exits above train_exits, SSL layerdrop and frozen encoder parts leave
+        # parameters without a gradient: DDP has to find them at every step.
+        self.find_unused_parameters = True
 
     def compute_forward(self, batch, stage):
         """Log-posteriors of the exits this stage needs."""
@@ -185,14 +188,7 @@ class EarlyExitCTCBrain(sb.Brain):
             name: [stats.summarize("error_rate") for stats in per_exit]
             for name, per_exit in self.wer_stats.items()
         }
-        stage_stats = {"loss": stage_loss, "WER": wers["greedy"][-1]}
-        for name, per_exit in wers.items():
-            stage_stats.update(
-                {
-                    f"WER{decoder_suffix(name)}_exit{k + 1}": w
-                    for k, w in enumerate(per_exit)
-                }
-            )
+        stage_stats = self.stage_stats(stage_loss, wers)
         if stage == sb.Stage.VALID:
             lr = self.optimizer.param_groups[0]["lr"]
             self.hparams.train_logger.log_stats(
@@ -201,7 +197,11 @@ class EarlyExitCTCBrain(sb.Brain):
                 valid_stats=stage_stats,
             )
             self.checkpointer.save_and_keep_only(
-                meta={"WER": wers["greedy"][-1]}, min_keys=["WER"]
+                meta={
+                    "WER": stage_stats["WER"],
+                    "ranking_exit": stage_stats["ranking_exit"],
+                },
+                min_keys=["WER"],
             )
         else:
             self.hparams.train_logger.log_stats(
@@ -210,6 +210,25 @@ class EarlyExitCTCBrain(sb.Brain):
             )
             self.test_wers = wers
             self.write_test_outputs()
+
+    def stage_stats(self, stage_loss, wers):
+        """Logged statistics of a valid/test stage: the loss, ``WER`` (greedy,
+        of the ranking exit: the deepest trained one, which ranks the
+        checkpoints), ``ranking_exit`` and every exit's WER per decoder."""
+        ranking_exit = self.run_setup.ranking_exit
+        stage_stats = {
+            "loss": stage_loss,
+            "WER": wers["greedy"][ranking_exit - 1],
+            "ranking_exit": ranking_exit,
+        }
+        for name, per_exit in wers.items():
+            stage_stats.update(
+                {
+                    f"WER{decoder_suffix(name)}_exit{k + 1}": w
+                    for k, w in enumerate(per_exit)
+                }
+            )
+        return stage_stats
 
     def write_test_outputs(self):
         """Per-exit WER details and per-utterance transcripts of a test set,

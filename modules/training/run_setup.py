@@ -15,7 +15,8 @@ YAML keys read:
   ``!name:modules.losses.exit_losses.EarlyExitCTCLoss``) and ``loss_options``
   (its keyword arguments, ``{}`` for none); ``blank_index``;
 - ``train_exits``: manual exit activation, train only the first K exits (the
-  layers above exit K are never run during training); ``null`` for all;
+  layers above exit K are never run during training, and exit K's dev WER
+  ranks the checkpoints, see :attr:`RunSetup.ranking_exit`); ``null`` for all;
 - ``kd_teacher_checkpoint``: ``null`` for the online teacher (the model's own
   last exit), or a checkpoint folder (``.../save/CKPT+...``) or an experiment's
   ``save`` folder whose best checkpoint (lowest dev WER) is a frozen teacher of
@@ -73,6 +74,28 @@ class RunSetup:
     exit_loss: ExitLoss
     train_exits: int | None
     teacher: EarlyExitCTC | None
+
+    @property
+    def ranking_exit(self):
+        """The exit whose dev WER ranks the checkpoints: the deepest trained
+        one (``train_exits``, else the last exit); the exits above it keep
+        their initial weights.
+
+        Example
+        -------
+        >>> import torch
+        >>> from modules.nn.encoders import ConformerLayerStack
+        >>> from speechbrain.lobes.models.transformer.Conformer import (
+        ...     ConformerEncoder,
+        ... )
+        >>> enc = ConformerLayerStack(ConformerEncoder(4, 8, 16, 2))
+        >>> model = EarlyExitCTC(torch.nn.Identity(), enc, 8, 5, exit_every=2)
+        >>> RunSetup(model, EarlyExitCTCLoss(), None, None).ranking_exit
+        2
+        >>> RunSetup(model, EarlyExitCTCLoss(), 1, None).ranking_exit
+        1
+        """
+        return self.train_exits or self.model.num_exits
 
 
 def exit_loss_classes():

@@ -13,7 +13,8 @@ def write_wer_summary(results, folder):
     results : dict
         ``{test_set: {"exit_layers": [...], "wer": [...], "num_utts": n}}``
         (greedy WERs), with ``"wer_beam"`` when the test stage also ran the
-        CTC beam search.
+        CTC beam search, and ``"ranking_exit"`` (the exit whose dev WER chose
+        the checkpoint, noted under the table) when known.
     folder : str
         Output folder.
 
@@ -26,6 +27,10 @@ def write_wer_summary(results, folder):
     >>> write_wer_summary(res, tmp)
     >>> print(open(os.path.join(tmp, "wer_summary.md")).read().splitlines()[2])
     | 1 | 2 | 30.00 |
+    >>> res["test-clean"]["ranking_exit"] = 1
+    >>> write_wer_summary(res, tmp)
+    >>> print(open(os.path.join(tmp, "wer_summary.md")).read().splitlines()[-1])
+    Checkpoint: lowest dev WER of exit 1.
     """
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "wer_summary.json"), "w") as fout:
@@ -44,6 +49,9 @@ def write_wer_summary(results, folder):
     for i, layer in enumerate(exit_layers):
         wers = " | ".join(f"{results[t][key][i]:.2f}" for t, key, _ in columns)
         lines.append(f"| {i + 1} | {layer} | {wers} |")
+    ranking_exit = next(iter(results.values())).get("ranking_exit")
+    if ranking_exit is not None:
+        lines += ["", f"Checkpoint: lowest dev WER of exit {ranking_exit}."]
     with open(os.path.join(folder, "wer_summary.md"), "w") as fout:
         fout.write("\n".join(lines) + "\n")
 

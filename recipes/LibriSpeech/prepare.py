@@ -7,7 +7,9 @@ Usage (from the repository root)::
         --splits train-clean-100 dev-clean test-clean
 
 The preparation itself is :func:`modules.data.librispeech.prepare_librispeech`
-(the library ``train.py`` calls); this is its command line.
+(the library ``train.py`` calls); this is its command line. A corpus with
+defects is reported as one ``<path>: <what is wrong>`` line per defect on
+stderr (exit status 1, nothing written); bad arguments exit with status 2.
 """
 
 import argparse
@@ -21,6 +23,10 @@ if REPO_ROOT not in sys.path:
 
 from modules.data.librispeech import prepare_librispeech  # noqa: E402
 from modules.data.manifests import SORT_OPTIONS  # noqa: E402
+from modules.data.preparation_error import PreparationError  # noqa: E402
+
+EXIT_CORPUS_DEFECTS = 1
+EXIT_BAD_ARGUMENTS = 2
 
 
 def parse_args(argv=None):
@@ -38,12 +44,28 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    """Prepare the splits and print each manifest's path."""
+    """Prepare the splits and print each manifest's path.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, :data:`EXIT_CORPUS_DEFECTS` when the
+        corpus has defects, :data:`EXIT_BAD_ARGUMENTS` on bad arguments.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    paths = prepare_librispeech(**vars(parse_args(argv)))
+    try:
+        paths = prepare_librispeech(**vars(parse_args(argv)))
+    except PreparationError as err:
+        for line in err.listed_defects():
+            print(line, file=sys.stderr)
+        return EXIT_CORPUS_DEFECTS
+    except ValueError as err:
+        print(f"prepare.py: error: {err}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
     for split, path in paths.items():
         print(f"{split}: {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

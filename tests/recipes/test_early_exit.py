@@ -1,11 +1,15 @@
 """End-to-end runs of the early-exit recipe on the tiny built-in corpus.
 
-Per-exit outputs, the losses that need a teacher (online and frozen), manual
-exit activation, bad configurations rejected at start-up, a run killed in the
-middle of an epoch, and two-process training with torchrun (gloo on CPU).
+Per-exit outputs, the losses that need a teacher (online and frozen: the
+teacher's checkpoint is left as it was), manual exit activation (the checkpoint
+is ranked by the deepest trained exit, the layers above keep their initial
+weights), bad configurations rejected at start-up, a run killed in the middle
+of an epoch, and two-process training with torchrun (gloo on CPU), also with
+parameters that get no gradient (manual activation, frozen teacher).
 """
 
 import csv
+import glob
 import json
 import os
 import re
@@ -15,8 +19,16 @@ import sys
 import time
 
 import pytest
+import torch
 
-from tests.recipes.recipe_runs import ROOT, run, train_command
+from tests.recipes.recipe_runs import (
+    ROOT,
+    assert_trained_up_to_exit,
+    best_checkpoint,
+    file_digest,
+    run,
+    train_command,
+)
 
 TINY_EE = ["--num_layers=4", "--exit_every=2", "--number_of_epochs=1"]
 KD = "!name:modules.losses.distillation"
@@ -39,6 +51,17 @@ def teacher(corpus, tmp_path_factory):
     output = str(tmp_path_factory.mktemp("exp") / "teacher")
     run(command(corpus, output, "--test_beam_size=3"))
     return output
+
+
+def teacher_option(teacher):
+    """``--kd_teacher_checkpoint`` of a trained experiment's save folder."""
+    return f"--kd_teacher_checkpoint={os.path.join(teacher, 'save')}"
+
+
+def teacher_checkpoint_file(teacher):
+    """The teacher's ``model.ckpt`` (its only, best checkpoint)."""
+    (path,) = glob.glob(os.path.join(teacher, "save", "CKPT+*", "model.ckpt"))
+    return path
 
 
 def test_every_exit_is_evaluated(teacher):
@@ -78,9 +101,16 @@ def test_test_stage_beam_search(teacher):
 )
 def test_losses_with_a_frozen_teacher(corpus, teacher, tmp_path, options):
     output = str(tmp_path / "student")
-    teacher_ckpt = f"--kd_teacher_checkpoint={os.path.join(teacher, 'save')}"
-    run(command(corpus, output, teacher_ckpt, *options))
-    assert os.path.exists(os.path.join(output, "wer_summary.json"))
+    teacher_file = teacher_checkpoint_file(teacher)
+    digest = file_digest(teacher_file)
+    run(command(corpus, output, teacher_option(teacher), *options))
+    assert file_digest(teacher_file) == digest
+    _, student = best_checkpoint(output)
+    _, frozen = best_checkpoint(teacher)
+    assert student.keys() == frozen.keys()
+    assert not all(torch.equal(student[k], frozen[k]) for k in frozen)
+    with open(os.path.join(output, "wer_summary.json")) as fin:
+        assert len(json.load(fin)["test-clean"]["wer"]) == 2
 
 
 def test_confidence_loss_and_manual_activation(corpus, tmp_path):
@@ -89,7 +119,7 @@ def test_confidence_loss_and_manual_activation(corpus, tmp_path):
         "--loss_class=!name:modules.losses.exit_losses.ConfidenceWeightedCTCLoss"
     )
     run(command(corpus, output, confidence, "--train_exits=1"))
-    assert os.path.exists(os.path.join(output, "wer_summary.json"))
+    assert_trained_up_to_exit(output, 1)
 
 
 @pytest.mark.parametrize(
@@ -163,24 +193,26 @@ def test_run_killed_mid_epoch_resumes_inside_the_epoch(corpus, tmp_path):
     assert epochs == ["epoch: 1"]
 
 
-def test_two_processes_with_torchrun(corpus, tmp_path):
-    output = str(tmp_path / "ddp")
-    launcher = (
+def torchrun(port):
+    """Two processes with torchrun on ``port``."""
+    return (
         sys.executable,
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--master_port=29533",
+        f"--master_port={port}",
     )
-    run(
-        command(
-            corpus,
-            output,
-            "--distributed_backend=gloo",
-            "--device=cpu",
-            launcher=launcher,
-        )
-    )
+
+
+DDP_ON_CPU = ["--distributed_backend=gloo", "--device=cpu"]
+# Batches of 10 s: a few steps per process in the tiny corpus's epoch (DDP
+# reports parameters without a gradient at the second step).
+FEW_STEPS = ["--max_batch_length=10"]
+
+
+def test_two_processes_with_torchrun(corpus, tmp_path):
+    output = str(tmp_path / "ddp")
+    run(command(corpus, output, *DDP_ON_CPU, launcher=torchrun(29533)))
     with open(os.path.join(output, "wer_summary.json")) as fin:
         summary = json.load(fin)["test-clean"]
     assert len(summary["wer"]) == 2
@@ -188,3 +220,22 @@ def test_two_processes_with_torchrun(corpus, tmp_path):
         assert summary["num_utts"] == len(list(csv.DictReader(fin)))
     with open(os.path.join(output, "test", "test-clean", "transcripts.csv")) as fin:
         assert len(list(csv.DictReader(fin))) == summary["num_utts"]
+
+
+def test_torchrun_with_manual_activation(corpus, tmp_path):
+    output = str(tmp_path / "ddp-manual")
+    options = [*DDP_ON_CPU, *FEW_STEPS, "--train_exits=1"]
+    run(command(corpus, output, *options, launcher=torchrun(29534)))
+    assert_trained_up_to_exit(output, 1)
+
+
+def test_torchrun_with_a_frozen_teacher(corpus, teacher, tmp_path):
+    output = str(tmp_path / "ddp-kd")
+    teacher_file = teacher_checkpoint_file(teacher)
+    digest = file_digest(teacher_file)
+    options = [*DDP_ON_CPU, *FEW_STEPS, teacher_option(teacher)]
+    options += [f"--loss_class={KD}.LogitKDLoss", "--loss_options={temperature: 2.0}"]
+    run(command(corpus, output, *options, launcher=torchrun(29535)))
+    assert file_digest(teacher_file) == digest
+    with open(os.path.join(output, "wer_summary.json")) as fin:
+        assert len(json.load(fin)["test-clean"]["wer"]) == 2

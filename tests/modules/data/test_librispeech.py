@@ -4,8 +4,12 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 
+import numpy as np
 import pytest
+import soundfile
 
 from modules.data import librispeech as prepare
 from modules.data import manifests
@@ -19,6 +23,8 @@ from tests.modules.data.manifest_checks import (
     freeze_mtime,
     read_csv,
 )
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
 
 def test_csv_rows_columns_durations(tree, tmp_path):
@@ -84,6 +90,43 @@ def test_redo_when_options_change(tree, tmp_path, change):
         change = {"data_folder": shutil.copytree(tree.root, tmp_path / "copy")}
     prepare_librispeech(splits=["train-synth"], **{**base, **change})
     assert os.stat(csv_path).st_mtime_ns != OLD_NS
+
+
+def _retell_transcript(tree):
+    """Change one transcript's text, keeping every file and its size."""
+    wav = tree.utterances["103-1241-0000"]["wav"]
+    trans = os.path.join(os.path.dirname(wav), "103-1241.trans.txt")
+    with open(trans, encoding="utf-8") as f:
+        before = f.read()
+    with open(trans, "w", encoding="utf-8") as f:
+        f.write(before.replace("BROOK", "CREEK"))
+    return "103-1241-0000", tree.utterances["103-1241-0000"]["wrd"].replace(
+        "BROOK", "CREEK"
+    )
+
+
+def _add_utterance(tree):
+    """Add one utterance (audio file and transcript line) to a chapter."""
+    wav = tree.utterances["103-1241-0000"]["wav"]
+    shutil.copy(wav, wav.replace("-0000", "-0001"))
+    with open(os.path.join(os.path.dirname(wav), "103-1241.trans.txt"), "a") as f:
+        f.write("103-1241-0001 A SECOND LINE\n")
+    return "103-1241-0001", "A SECOND LINE"
+
+
+@pytest.mark.parametrize("change", [_retell_transcript, _add_utterance])
+def test_redo_when_corpus_changes(tree, tmp_path, caplog, change):
+    csv_path = prepare_librispeech(tree.root, tmp_path, ["train-synth"])["train-synth"]
+    freeze_mtime(csv_path)
+    utt_id, text = change(tree)
+    with caplog.at_level(logging.INFO, logger=prepare.__name__):
+        prepare_librispeech(tree.root, tmp_path, ["train-synth"])
+    assert os.stat(csv_path).st_mtime_ns != OLD_NS
+    assert {r["ID"]: r["wrd"] for r in read_csv(csv_path)[1]}[utt_id] == text
+    assert "corpus in" in caplog.text and "changed since" in caplog.text
+    freeze_mtime(csv_path)  # and the new state is remembered
+    prepare_librispeech(tree.root, tmp_path, ["train-synth"])
+    assert os.stat(csv_path).st_mtime_ns == OLD_NS
 
 
 def test_seed_ignored_unless_random(tree, tmp_path):
@@ -153,3 +196,30 @@ def test_cli(tree, tmp_path, capsys):
     prepare_cli.main(argv + ["--splits", "train-synth", "--sort", "none"])
     assert "train-synth" in capsys.readouterr().out
     assert len(read_csv(tmp_path / "train-synth.csv")[1]) == len(tree.utterances)
+
+
+def test_cli_lists_every_defect_without_traceback(tree, tmp_path):
+    stereo = tree.utterances["1034-121119-0002"]["wav"]
+    soundfile.write(stereo, np.zeros((800, 2)), 16000, format="FLAC")
+    missing = tree.utterances["1034-121119-0001"]["wav"]
+    os.remove(missing)
+    unmatched = tree.utterances["103-1240-0000"]["wav"].replace("-0000", "-0099")
+    shutil.copy(tree.utterances["103-1240-0000"]["wav"], unmatched)
+    trans = os.path.join(os.path.dirname(missing), "1034-121119.trans.txt")
+    save = tmp_path / "s"
+    save.mkdir()
+    (save / "kept.txt").write_text("unrelated")
+    cli = os.path.join(REPO_ROOT, "recipes", "LibriSpeech", "prepare.py")
+    argv = ["--data_folder", tree.root, "--save_folder", str(save)]
+    result = subprocess.run(
+        [sys.executable, cli, *argv, "--splits", "train-synth"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    for path in (stereo, trans, unmatched):
+        assert any(line.startswith(f"{path}: ") for line in lines), result.stderr
+    assert sorted(os.listdir(save)) == ["kept.txt"]
