@@ -18,7 +18,7 @@ import time
 
 import speechbrain as sb
 
-from benchmark.options import BenchmarkOptions
+from benchmark.preflight import check_benchmark_stage
 from modules.data.datasets import (
     build_datasets,
     build_tokenizer,
@@ -74,7 +74,8 @@ def main(argv):
     """Prepare data, train, test."""
     hparams, run_opts = load_hparams(argv)
     run_setup = build_run_setup(hparams)
-    check_benchmark_options(hparams)
+    for note in check_benchmark_stage(hparams):
+        logger.warning(note)
     prepare_data(hparams)
     tokenizer = build_tokenizer(hparams)
     train_set, dev_set, tests = build_datasets(hparams, tokenizer)
@@ -110,13 +111,6 @@ def main(argv):
             logger.info("Per-exit WER:\n%s", fin.read())
         if hparams.get("benchmark"):
             run_benchmark_stage(hparams)
-
-
-def check_benchmark_options(hparams):
-    """Refuse bad ``benchmark_options`` before any training step (the
-    benchmark stage runs only after training and testing)."""
-    if hparams.get("benchmark"):
-        BenchmarkOptions.from_mapping(hparams.get("benchmark_options"))
 
 
 def run_benchmark_stage(hparams):

@@ -61,7 +61,8 @@ def add_policy_args(p: argparse.ArgumentParser) -> None:
     _option(
         p,
         "policy_tolerance",
-        "dev choice: cheapest threshold with WER <= (1 + tol) x last exit's",
+        "dev choice: cheapest threshold with WER <= (1 + tol) x the reference "
+        "exit's (the last one, or exit K of train_exits: K)",
         type=float,
     )
     _option(p, "policy_timing", "chosen | all: which thresholds get timed passes")
@@ -86,7 +87,8 @@ def add_lm_args(p: argparse.ArgumentParser) -> None:
     _option(
         p,
         "tune",
-        "tune (alpha, beta) on dev per variant, once on the last, or not",
+        "tune (alpha, beta) on dev per variant, once on the reference exit "
+        "(last: the last exit, or exit K of train_exits: K), or not",
         choices=("each", "last", "none"),
     )
     _option(p, "alpha", "LM weight (no tuning)", type=float)
@@ -95,7 +97,7 @@ def add_lm_args(p: argparse.ArgumentParser) -> None:
     _option(
         p,
         "pyctcdecode",
-        "variants cross-checked with pyctcdecode",
+        "variants cross-checked with pyctcdecode (last: the reference exit)",
         choices=("each", "last", "none"),
     )
 

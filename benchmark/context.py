@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmark.errors import BenchmarkError
 from benchmark.experiment import (
     BatchedUtterances,
     EvalSet,
@@ -29,6 +28,7 @@ from benchmark.experiment import (
 )
 from benchmark.lm_setup import LMSetup, build_lm_setup
 from benchmark.options import BenchmarkOptions
+from benchmark.splits import benchmark_splits, check_dev_is_not_test, tuning_split
 from modules.decoding.greedy import greedy_words
 from modules.decoding.lm_beam import word_error_rate
 
@@ -96,7 +96,7 @@ def policy_dev_split(exp: Experiment, opts, test_set: str, notes: list):
 
     Raises
     ------
-    BenchmarkError
+    benchmark.errors.OptionError
         If the dev split is the test set (thresholds are never tuned on it).
     """
     if not opts.policy_grid:
@@ -105,12 +105,8 @@ def policy_dev_split(exp: Experiment, opts, test_set: str, notes: list):
     if getattr(exp.model, "num_exits", 1) < 2:
         notes.append("Dynamic exit policies skipped: the model has a single exit.")
         return None
-    dev_set = opts.dev_set or exp.hparams["dev_splits"][0]
-    if dev_set == test_set:
-        raise BenchmarkError(
-            f"dev_set={dev_set!r} is the test set: the policies' thresholds "
-            "must be chosen on another split (or use --policies none)"
-        )
+    dev_set = tuning_split(opts, exp.hparams)
+    check_dev_is_not_test(opts, dev_set, test_set, multi_exit=True)
     return dev_set
 
 
@@ -128,19 +124,20 @@ def build_context(exp, opts, devices, device_notes, variants) -> BenchmarkContex
     device_notes : list of str
         Notes on the devices skipped.
     variants : list of benchmark.variants.Variant
-        The variants (the last one is tuned once when ``tune="last"``).
+        The variants (the reference exit's, :attr:`benchmark.experiment.
+        Experiment.reference_exit`, is tuned once when ``tune="last"``).
 
     Returns
     -------
     BenchmarkContext
     """
     hp = exp.hparams
-    test_set = opts.test_set or hp["test_splits"][0]
+    test_set, _ = benchmark_splits(opts, hp)
     batches = load_split(exp, test_set, opts.batch_size, opts.max_utts)
     audio_s = split_seconds(batches, hp.get("sample_rate", 16000))
     notes = []
     policy_dev = policy_dev_split(exp, opts, test_set, notes)
-    lm = build_lm_setup(exp, opts, variants[-1], notes)
+    lm = build_lm_setup(exp, opts, exp.reference_variant(variants), notes)
     if policy_dev is not None:
         policy_dev = EvalSet(policy_dev, load_split(exp, policy_dev, opts.batch_size))
     notes.extend(device_notes)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import speechbrain as sb
 import torch
+import yaml
 from hyperpyyaml import load_hyperpyyaml
 
 from benchmark.errors import BenchmarkError
@@ -58,6 +59,57 @@ class Experiment:
     model: torch.nn.Module
     tokenizer: object
     checkpoint: dict
+
+    @property
+    def reference_exit(self) -> int:
+        """The exit every other one is compared with: the deepest trained exit.
+
+        With ``train_exits: K`` (manual exit activation) the exits above K
+        were never trained and exit K ranked the checkpoints; with
+        ``train_exits: null`` it is the last exit (1 for a single-exit model).
+        """
+        return self.hparams.get("train_exits") or getattr(self.model, "num_exits", 1)
+
+    def reference_variant(self, variants):
+        """The variant of :attr:`reference_exit` among ``variants``, else the
+        last one (a variant list without that exit)."""
+        found = [v for v in variants if v.exit_index == self.reference_exit]
+        return found[0] if found else variants[-1]
+
+
+class _UntaggedLoader(yaml.SafeLoader):
+    """YAML loader that reads hyperpyyaml tags (``!new:``, ``!ref``, ...) as
+    plain values, so that settings are read without building any object."""
+
+
+def _untagged(loader, _suffix, node):
+    """A tagged node as the plain value it holds."""
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)
+
+
+_UntaggedLoader.add_multi_constructor("!", _untagged)
+
+
+def read_plain_hparams(folder) -> dict:
+    """``folder/hyperparams.yaml`` as plain values (tags not evaluated, no
+    model built); ``{}`` when it is absent or unreadable (then
+    :func:`load_experiment` says why).
+
+    Example
+    -------
+    >>> read_plain_hparams("/no/such/experiment")
+    {}
+    """
+    path = Path(folder) / "hyperparams.yaml"
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UntaggedLoader)
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _relocation_overrides(folder: Path, yaml_text: str) -> dict:

@@ -15,6 +15,7 @@ False
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 
 from benchmark.devices import put_model_on
 from benchmark.experiment import Experiment, load_split
+from benchmark.splits import tuning_split, uses_lm
 from modules.data.tokenizer import ctc_labels
 from modules.decoding.lm_beam import (
     LMDecoder,
@@ -30,7 +32,15 @@ from modules.decoding.lm_beam import (
     SpeechBrainLMDecoder,
     tune_lm_weights,
 )
-from modules.decoding.lm_files import LMInfo, find_lm_text, resolve_lm
+from modules.decoding.lm_files import (
+    LM_TEXT_NAME,
+    LMError,
+    LMInfo,
+    find_lm_text,
+    resolve_lm,
+)
+
+logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,18 +79,63 @@ class LMSetup:
         return self.fixed_weights is None
 
 
-def default_lm_cache(exp: Experiment, lm) -> Path:
-    """Where a built LM is kept: ``<data_folder>/lm`` for the built-in
-    synthetic corpus (shared by every experiment on it), else ``EXP/lm`` (a
-    real LibriSpeech folder is never written to)."""
+def auto_lm_text(data_folder) -> Path | None:
+    """The corpus LM text that ``lm: auto`` builds from
+    (:func:`modules.decoding.lm_files.find_lm_text`), or None when there is
+    none (e.g. a LibriSpeech folder without the separate LM text download).
+
+    Example
+    -------
+    >>> auto_lm_text("/no/such/corpus") is None
+    True
+    """
+    try:
+        return find_lm_text(data_folder, [PROJECT_ROOT])
+    except LMError:
+        return None
+
+
+def missing_lm_text_note(data_folder) -> str:
+    """The note of a run whose ``lm: auto`` found no LM text."""
+    where = Path(data_folder) / LM_TEXT_NAME
+    return (
+        f"No LM text found at {where}: LM passes skipped (lm: auto). Put "
+        f"{LM_TEXT_NAME} in the data folder or give --lm PATH (an ARPA or "
+        "KenLM binary) to decode with an LM."
+    )
+
+
+def default_lm_cache(exp: Experiment, text: Path) -> Path:
+    """Where an LM built from ``text`` is kept: ``<data_folder>/lm`` for the
+    built-in synthetic corpus (shared by every experiment on it), else
+    ``EXP/lm`` (a real LibriSpeech folder is never written to)."""
     from modules.data.synthetic.generate import MARKER_NAME
 
-    if str(lm) != "auto":
-        return exp.folder / "lm"
-    text = find_lm_text(exp.hparams.get("data_folder", ""), [PROJECT_ROOT])
     if (text.parent / MARKER_NAME).is_file() and os.access(text.parent, os.W_OK):
         return text.parent / "lm"
     return exp.folder / "lm"
+
+
+def resolve_benchmark_lm(exp: Experiment, opts, notes: list) -> LMInfo | None:
+    """The LM of ``opts.lm``: None (and a note) when it is ``none`` or when
+    ``auto`` finds no LM text; an explicit path that is not a usable LM
+    raises :class:`modules.decoding.lm_files.LMError`."""
+    data_folder = exp.hparams.get("data_folder", "")
+    cache = exp.folder / "lm"
+    if uses_lm(opts) and str(opts.lm) == "auto":
+        text = auto_lm_text(data_folder)
+        if text is None:
+            note = missing_lm_text_note(data_folder)
+            logger.warning(note)
+            notes.append(note)
+            return None
+        cache = default_lm_cache(exp, text)
+    info = resolve_lm(
+        opts.lm, data_folder, opts.lm_cache or cache, opts.lm_order, [PROJECT_ROOT]
+    )
+    if info is None:
+        notes.append("LM passes skipped: --lm none.")
+    return info
 
 
 def tune_on_dev(decoder, dev_set, dev_batches, model, variant, opts) -> dict:
@@ -130,7 +185,7 @@ def _cross_check_decoder(decoder: LMDecoder) -> PyctcdecodeDecoder:
     )
 
 
-def build_lm_setup(exp: Experiment, opts, last_variant, notes: list):
+def build_lm_setup(exp: Experiment, opts, reference_variant, notes: list):
     """Resolve the LM, set up its decoders and the weights' tuning.
 
     Parameters
@@ -139,26 +194,21 @@ def build_lm_setup(exp: Experiment, opts, last_variant, notes: list):
         The experiment (hparams, tokenizer, model).
     opts : benchmark.options.BenchmarkOptions
         The options (``lm*``, ``tune*``, ``alpha``, ``beta``, ...).
-    last_variant : benchmark.variants.Variant
-        The variant tuned once when ``tune="last"``.
+    reference_variant : benchmark.variants.Variant
+        The variant tuned once when ``tune="last"``: the reference exit
+        (:attr:`benchmark.experiment.Experiment.reference_exit`).
     notes : list of str
         Notes for the report, appended to.
 
     Returns
     -------
     LMSetup or None
-        None when the LM is off.
+        None when the LM is off or ``lm: auto`` found no LM text (a note
+        says so).
     """
     hp = exp.hparams
-    info = resolve_lm(
-        opts.lm,
-        hp.get("data_folder", ""),
-        opts.lm_cache or default_lm_cache(exp, opts.lm),
-        opts.lm_order,
-        search_roots=[PROJECT_ROOT],
-    )
+    info = resolve_benchmark_lm(exp, opts, notes)
     if info is None:
-        notes.append("LM passes skipped: --lm none.")
         return None
     labels, blank = ctc_labels(exp.tokenizer), hp.get("blank_index", 0)
     decoder = SpeechBrainLMDecoder(
@@ -169,12 +219,12 @@ def build_lm_setup(exp: Experiment, opts, last_variant, notes: list):
     dev_set = dev_batches = None
     fixed = {"alpha": opts.alpha, "beta": opts.beta, "tuned_on": None}
     if opts.tune != "none":
-        dev_set = opts.dev_set or hp["dev_splits"][0]
+        dev_set = tuning_split(opts, hp)
         dev_batches = load_split(exp, dev_set, opts.batch_size, opts.tune_max_utts)
         fixed = None
     if opts.tune == "last":
         fixed = tune_on_dev(
-            decoder, dev_set, dev_batches, exp.model, last_variant, opts
+            decoder, dev_set, dev_batches, exp.model, reference_variant, opts
         )
     cross_check = None if opts.pyctcdecode == "none" else _cross_check_decoder(decoder)
     return LMSetup(info, decoder, cross_check, dev_set, dev_batches, fixed)

@@ -43,6 +43,10 @@ VARIANT_CHOICES = ("each", "last", "none")
 POLICY_TIMING = ("chosen", "all")
 """Values of ``policy_timing``."""
 
+MIN_POLICY_ROUNDS = 3
+"""Fewest rounds of a policy point's timing, alternated with the reference
+exit's (``repeats`` when larger; :mod:`benchmark.paired_timing`)."""
+
 
 @dataclass(frozen=True)
 class BenchmarkOptions:
@@ -64,7 +68,9 @@ class BenchmarkOptions:
         ``"auto"`` (CPU, plus GPU when present), or a comma-separated list of
         ``cpu``/``cuda``; naming ``cuda`` without a GPU is an error.
     repeats : int
-        Timed passes without LM per variant and device.
+        Timed passes without LM per variant and device; for a timed policy
+        point, rounds of passes alternated with the reference exit's (at
+        least :data:`MIN_POLICY_ROUNDS`, :mod:`benchmark.paired_timing`).
     lm_repeats : int
         Timed passes with LM per variant and device (beam search is slow).
     warmup_batches : int
@@ -76,15 +82,16 @@ class BenchmarkOptions:
     alphas, betas : sequence of float
         Grid for the LM weight and word insertion bonus.
     tune : str
-        ``"each"`` (tune every variant on dev), ``"last"`` (tune the last
-        variant, apply to all) or ``"none"`` (use ``alpha``/``beta``).
+        ``"each"`` (tune every variant on dev), ``"last"`` (tune the
+        reference exit, the last one or exit K of ``train_exits: K``, and
+        apply to all) or ``"none"`` (use ``alpha``/``beta``).
     alpha, beta : float
         Weights used when ``tune="none"``.
     tune_max_utts : int, optional
         Dev utterances used for tuning (evenly spread; None: all).
     pyctcdecode : str
-        Cross-check with pyctcdecode on ``"each"``/``"last"``/``"none"``
-        variant(s).
+        Cross-check with pyctcdecode on ``"each"`` variant, ``"last"`` (the
+        reference exit) or ``"none"``.
     variants : sequence of str
         Keys of :data:`benchmark.variants.VARIANT_BUILDERS`.
     policies : str or sequence of str
@@ -101,7 +108,8 @@ class BenchmarkOptions:
         search (no LM); the posterior policy needs it.
     policy_tolerance : float
         A threshold is chosen on dev when its dev WER is at most
-        ``(1 + policy_tolerance)`` times the last exit's.
+        ``(1 + policy_tolerance)`` times the reference exit's (the last one,
+        or exit K of ``train_exits: K``).
     policy_timing : str
         Time the dev-chosen thresholds only (``"chosen"``) or every
         threshold (``"all"``, greedy passes; LM passes stay chosen-only).

@@ -153,15 +153,21 @@ def time_on_device(
     warm_up(ctx.exp.model, variant, ctx.batches, device, opts.warmup_batches)
     passes = repeated_passes(ctx, variant, device, ctx.greedy, "greedy", opts.repeats)
     greedy = summarize_passes([p[0] for p in passes], ctx.audio_s)
-    result = DeviceTiming(greedy, ctx.wer(passes[0][1]))
-    kept = None
+    result, kept = DeviceTiming(greedy, ctx.wer(passes[0][1])), None
     if decoder is not None:
-        passes = repeated_passes(
-            ctx, variant, device, decoder.decode, "LM", opts.lm_repeats, keep
-        )
-        lm = summarize_passes([p[0] for p in passes], ctx.audio_s)
-        result = replace(result, lm=lm, wer_lm=ctx.wer(passes[0][1]))
-        if keep:
-            kept = (passes[0][2], passes[0][1], passes[0][0]["decode_s"])
+        result, kept = add_lm_passes(ctx, variant, device, decoder, result, keep)
     put_model_on(ctx.exp.model, "cpu")
+    return result, kept
+
+
+def add_lm_passes(ctx, variant, device, decoder, result: DeviceTiming, keep: bool):
+    """``result`` with ``opts.lm_repeats`` timed LM passes of ``variant`` on
+    ``device`` (model already there) and, if ``keep``, what the pyctcdecode
+    check needs from the first one (see :func:`time_on_device`)."""
+    passes = repeated_passes(
+        ctx, variant, device, decoder.decode, "LM", ctx.opts.lm_repeats, keep
+    )
+    lm = summarize_passes([p[0] for p in passes], ctx.audio_s)
+    result = replace(result, lm=lm, wer_lm=ctx.wer(passes[0][1]))
+    kept = (passes[0][2], passes[0][1], passes[0][0]["decode_s"]) if keep else None
     return result, kept

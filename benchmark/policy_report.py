@@ -2,9 +2,10 @@
 
 Reads the ``policies`` entry of the results, a
 :class:`benchmark.policy_results.PolicySweepResult` (made by
-:func:`benchmark.policy_stage.benchmark_policies`): the last exit as
-``reference``, one row per ``(policy, threshold)`` with its ``dev`` and
-``test`` measurements, and the static exits (``static``) as reference points.
+:func:`benchmark.policy_stage.benchmark_policies`): the reference exit
+(the last one, or exit K of ``train_exits: K``) as ``reference``, one row
+per ``(policy, threshold)`` with its ``dev`` and ``test`` measurements,
+and the static exits (``static``) as reference points.
 
 Examples
 --------
@@ -19,18 +20,22 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from benchmark.formatting import human, number, pyplot, table_row
+from benchmark.options import MIN_POLICY_ROUNDS
 
 POLICY_CSV_COLUMNS = [
     "experiment", "test_set", "dev_set", "mode", "variant", "policy", "threshold",
     "chosen", "meets_tolerance", "pareto", "dev_wer", "dev_mean_layers",
     "dev_macs_per_audio_second", "wer", "wer_lm", "mean_exit", "mean_layers",
     "exit_counts", "macs_per_batch", "macs_per_audio_second",
-    "encoder_macs_per_audio_second", "cpu_s", "gpu_s", "mac_saving_pct",
+    "encoder_macs_per_audio_second", "cpu_s", "gpu_s", "cpu_time_ratio",
+    "cpu_time_ratio_min", "cpu_time_ratio_max", "mac_saving_pct",
     "encoder_mac_saving_pct", "time_saving_pct", "gpu_time_saving_pct",
     "wer_change_pct", "wer_lm_change_pct",
 ]  # fmt: skip
 """Columns of ``policies.csv`` (one row per policy and threshold, after the
-last exit's reference row; times in seconds for the whole test set)."""
+reference exit's row; times in seconds for the whole test set;
+``cpu_time_ratio``: median (and min, max) over the rounds of the point's CPU
+time / the reference's, timed alternately)."""
 
 
 def pct(value) -> str:
@@ -45,11 +50,25 @@ def exit_counts_text(counts: dict) -> str:
     )
 
 
-def _flat(results: dict, name: str, dev, test, marks: dict, relative=None):
+def ratio_columns(ratios: dict | None) -> dict:
+    """``cpu_time_ratio`` (median), ``_min`` and ``_max`` of a paired timing
+    (None when not timed on CPU)."""
+    cpu = (ratios or {}).get("cpu") or {}
+    return {
+        "cpu_time_ratio": cpu.get("median"),
+        "cpu_time_ratio_min": cpu.get("min"),
+        "cpu_time_ratio_max": cpu.get("max"),
+    }
+
+
+def _flat(results: dict, name: str, dev, test, marks: dict, row=None):
     """One ``policies.csv`` row from the measurements of a policy point or
     of the reference; ``marks``: its ``policy``, ``threshold``, ``chosen``,
-    ``meets_tolerance`` and ``pareto``; ``relative``: its
-    :class:`benchmark.policy_results.RelativeChange` (None: reference)."""
+    ``meets_tolerance`` and ``pareto``; ``row``: the policy point's
+    :class:`benchmark.policy_results.PolicyPointResult` (its savings and
+    time ratios; None: reference)."""
+    relative = row.relative if row is not None else None
+    ratios = row.time_ratios if row is not None else None
     flat = {
         "experiment": results["experiment_name"],
         "test_set": results["test_set"],
@@ -70,13 +89,14 @@ def _flat(results: dict, name: str, dev, test, marks: dict, relative=None):
         "encoder_macs_per_audio_second": test.encoder_macs_per_audio_second,
         "cpu_s": test.cpu_s,
         "gpu_s": test.gpu_s,
+        **ratio_columns(ratios),
         **(asdict(relative) if relative is not None else {}),
     }
     return {key: flat.get(key) for key in POLICY_CSV_COLUMNS}
 
 
 def policy_flat_rows(results: dict) -> list[dict]:
-    """The last exit (reference), then one flat row per policy point."""
+    """The reference exit, then one flat row per policy point."""
     section = results["policies"]
     ref = section.reference
     pareto = next((p.pareto for p in section.static if p.name == ref.name), None)
@@ -90,7 +110,7 @@ def policy_flat_rows(results: dict) -> list[dict]:
             "meets_tolerance": row.meets_tolerance,
             "pareto": row.pareto,
         }
-        rows.append(_flat(results, row.name, row.dev, row.test, marks, row.relative))
+        rows.append(_flat(results, row.name, row.dev, row.test, marks, row))
     return rows
 
 
@@ -100,16 +120,25 @@ def policy_flat_rows(results: dict) -> list[dict]:
 
 CHOSEN_HEADER = [
     "policy", "threshold", "dev WER %", "WER %", "WER+LM %", "mean exit layer",
-    "MACs / audio s", "encoder MACs / audio s", "CPU s", "MAC saving %",
-    "time saving %", "WER change %", "WER+LM change %",
+    "MACs / audio s", "encoder MACs / audio s", "CPU s",
+    "CPU time / reference (min-max)", "MAC saving %", "time saving %",
+    "WER change %", "WER+LM change %",
 ]  # fmt: skip
 
 ALL_HEADER = [
     "policy", "threshold", "chosen", "Pareto", "dev WER %", "dev mean layer",
     "WER %", "mean exit layer", "utterances per exit", "MACs / audio s",
     "encoder MACs / audio s", "MAC saving %", "WER change %", "CPU s",
-    "time saving %",
+    "CPU time / reference (min-max)", "time saving %",
 ]  # fmt: skip
+
+
+def ratio_text(r: dict) -> str:
+    """``median (min-max)`` of a flat row's paired CPU time ratio."""
+    if r.get("cpu_time_ratio") is None:
+        return "-"
+    low, high = r["cpu_time_ratio_min"], r["cpu_time_ratio_max"]
+    return f"{r['cpu_time_ratio']:.3f} ({low:.3f}-{high:.3f})"
 
 
 def _chosen_cells(r: dict) -> list:
@@ -122,6 +151,7 @@ def _chosen_cells(r: dict) -> list:
         human(r["macs_per_audio_second"]),
         human(r["encoder_macs_per_audio_second"]),
         number(r["cpu_s"]),
+        ratio_text(r),
         pct(r.get("mac_saving_pct")),
         pct(r.get("time_saving_pct")),
         pct(r.get("wer_change_pct")),
@@ -130,7 +160,7 @@ def _chosen_cells(r: dict) -> list:
 
 
 def chosen_table(flat: list[dict]) -> list[str]:
-    """The dev-chosen point of every policy, then the reference last exit."""
+    """The dev-chosen point of every policy, then the reference exit."""
     lines = [table_row(CHOSEN_HEADER), table_row(["---"] * len(CHOSEN_HEADER))]
     for r in flat[1:]:
         if r["chosen"]:
@@ -162,10 +192,22 @@ def all_table(flat: list[dict]) -> list[str]:
             pct(r["mac_saving_pct"]),
             pct(r["wer_change_pct"]),
             number(r["cpu_s"]),
+            ratio_text(r),
             pct(r["time_saving_pct"]),
         ]
         lines.append(table_row(cells))
     return lines
+
+
+def reference_sentence(results: dict) -> str:
+    """Which exit is the reference, and why."""
+    name = results["policies"].reference.name
+    if results.get("train_exits"):
+        return (
+            f"Reference: {name}, the deepest trained exit (`train_exits: "
+            f"{results['train_exits']}`: the exits above it were never trained)."
+        )
+    return f"Reference: {name}, the last exit."
 
 
 def _intro(results: dict) -> list[str]:
@@ -177,8 +219,8 @@ def _intro(results: dict) -> list[str]:
         f"Thresholds are chosen on `{section.dev_set}` ({section.dev_utts} "
         f"utterances) and applied to `{results['test_set']}`, never tuned on it: "
         "per policy, the cheapest threshold (MACs per audio second on dev) whose "
-        f"dev WER is at most {1 + s['policy_tolerance']:.2f} x the last exit's "
-        f"({ref.name}: {ref.dev.wer:.2f} % on dev); (†): no threshold "
+        f"dev WER is at most {1 + s['policy_tolerance']:.2f} x the reference "
+        f"exit's ({ref.name}: {ref.dev.wer:.2f} % on dev); (†): no threshold "
         "of the grid met that, the most accurate one is shown. Mode: "
         f"{s['policy_mode']}; policy decoder: {s['policy_decoder']}.",
         "",
@@ -187,9 +229,16 @@ def _intro(results: dict) -> list[str]:
         "front-end, the layers each utterance ran and every exit head the policy "
         "read; encoder MACs are the layers alone. WER is greedy (WER+LM, with "
         "LM weights tuned on dev, for the chosen points when the LM is on). "
-        f"CPU s: timed passes as for the exits (median of {s['repeats']}), for "
-        f"the {timed} only (`policy_timing={s['policy_timing']}`). Savings "
+        f"CPU s: median of the timed greedy passes, for the {timed} only "
+        f"(`policy_timing={s['policy_timing']}`); each point's passes alternate "
+        f"with {ref.name}'s (one pass of each per round, "
+        f"{max(s['repeats'], MIN_POLICY_ROUNDS)} rounds), so that a drifting machine "
+        "speed does not bias the comparison. CPU time / reference: median "
+        "(min-max) over the rounds of the point's time / the reference's in "
+        "the same round; the time saving is 1 - that median. Other savings "
         f"and WER changes are relative to {ref.name} on test.",
+        "",
+        reference_sentence(results),
     ]
 
 

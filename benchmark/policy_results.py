@@ -1,7 +1,7 @@
 """Typed rows of the ``policies`` entry of ``results.json``.
 
 :func:`benchmark.policy_sweep.sweep_policies` builds one
-:class:`PolicyPointResult` per ``(policy, threshold)`` and the last exit's
+:class:`PolicyPointResult` per ``(policy, threshold)`` and the reference exit's
 :class:`ReferenceResult`; :func:`benchmark.policy_stage.benchmark_policies`
 adds their timing (:class:`PointTiming`) and, with
 :func:`benchmark.policy_sweep.mark_results`, their savings
@@ -31,7 +31,7 @@ from benchmark.results import DEVICE_KEYS, VariantResult
 
 @dataclass(frozen=True)
 class PointTiming:
-    """What the timed passes of a policy point (or of the last exit) measured.
+    """What the timed passes of a policy point (or of the reference exit) measured.
 
     Attributes
     ----------
@@ -155,14 +155,16 @@ class SplitMeasurement:
 
 @dataclass(frozen=True)
 class RelativeChange:
-    """Savings and WER changes of a point relative to the last exit, in %.
+    """Savings and WER changes of a point relative to the reference exit, in
+    %.
 
     Attributes
     ----------
     mac_saving_pct, encoder_mac_saving_pct : float, optional
         MACs (all, encoder layers) saved.
     time_saving_pct, gpu_time_saving_pct : float, optional
-        CPU and GPU time saved (None: not timed).
+        CPU and GPU time saved: ``100 * (1 - median ratio)`` of the paired
+        timing (None: not timed).
     wer_change_pct, wer_lm_change_pct : float, optional
         Relative WER changes (None: unknown).
     """
@@ -199,6 +201,11 @@ class PolicyPointResult:
         Set by :func:`benchmark.policy_sweep.mark_results`.
     pareto : bool, optional
         On the test Pareto front; set by ``mark_results``.
+    time_ratios : dict, optional
+        Timed points: device -> :func:`benchmark.timing.summarize` of the
+        per-round ratios of its greedy pass time to the reference's, timed
+        alternately (:mod:`benchmark.paired_timing`); the time savings use
+        their median.
     """
 
     policy: str
@@ -210,6 +217,7 @@ class PolicyPointResult:
     test: SplitMeasurement | None = None
     relative: RelativeChange | None = None
     pareto: bool | None = None
+    time_ratios: dict | None = None
 
     def to_json(self) -> dict:
         """The ``results.json`` row; the keys still None are left out."""
@@ -228,7 +236,8 @@ class PolicyPointResult:
 
 @dataclass(frozen=True)
 class ReferenceResult:
-    """The last exit, static: the reference of the policies.
+    """The reference exit, static (the deepest trained one): the reference
+    of the policies.
 
     Attributes
     ----------
@@ -292,7 +301,7 @@ class PolicySweepResult:
     dev_utts : int
         Its number of utterances.
     reference : ReferenceResult
-        The last exit.
+        The reference exit.
     rows : list of PolicyPointResult
         One per point, in grid order.
     static : list of StaticPoint

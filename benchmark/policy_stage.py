@@ -2,8 +2,9 @@
 
 Every ``(policy, threshold)`` of the grid runs on dev and on test
 (:func:`benchmark.policy_sweep.sweep_policies`); the dev-chosen points (or,
-with ``policy_timing="all"``, every point) are timed like the exits, with the
-LM for the chosen ones.
+with ``policy_timing="all"``, every point) are timed alternately with the
+reference exit (:mod:`benchmark.paired_timing`), with the LM for the chosen
+ones.
 
 Example
 -------
@@ -20,33 +21,64 @@ from benchmark.context import BenchmarkContext
 from benchmark.devices import put_model_on
 from benchmark.experiment import EvalSet
 from benchmark.lm_setup import lm_weights_for
-from benchmark.passes import time_on_device
+from benchmark.paired_timing import time_paired_on_device
 from benchmark.policy_results import PointTiming, PolicySweepResult, StaticPoint
 from benchmark.policy_sweep import mark_results, policy_points, sweep_policies
 from benchmark.variant_stage import benchmark_variant
 from benchmark.variants import Variant, exit_variants
 
 
-def time_point(ctx: BenchmarkContext, variant: Variant, with_lm: bool) -> PointTiming:
-    """Timed passes of a policy point on every device; LM passes, with
-    weights for this variant, only if ``with_lm`` and the LM is on."""
+def time_point(
+    ctx: BenchmarkContext, reference: Variant, variant: Variant, with_lm: bool
+) -> tuple[PointTiming, dict]:
+    """Timed passes of a policy point on every device, its greedy passes
+    alternated with the reference exit's
+    (:func:`benchmark.paired_timing.time_paired_on_device`); LM passes, with
+    weights for this variant, only if ``with_lm`` and the LM is on.
+
+    Returns
+    -------
+    tuple
+        The :class:`benchmark.policy_results.PointTiming` and, per device,
+        the summary of the per-round ratios point / reference.
+    """
     decoder = ctx.decoder if with_lm else None
     lm_weights = None
     if decoder is not None:
         lm_weights = lm_weights_for(ctx.lm, ctx.exp.model, variant, ctx.opts)
-    devices = {
-        device: time_on_device(ctx, variant, device, False, decoder)[0]
-        for device in ctx.devices
-    }
-    return PointTiming.measured(devices, lm_weights, devices[ctx.devices[0]].wer_lm)
+    devices, ratios = {}, {}
+    for device in ctx.devices:
+        devices[device], ratios[device] = time_paired_on_device(
+            ctx, reference, variant, device, decoder
+        )
+    timing = PointTiming.measured(devices, lm_weights, devices[ctx.devices[0]].wer_lm)
+    return timing, ratios
+
+
+def time_rows(ctx: BenchmarkContext, reference: Variant, points, rows) -> list:
+    """The policy rows with their timing: the dev-chosen points (every point
+    with ``policy_timing="all"``) are timed against ``reference``."""
+    opts, timed_rows = ctx.opts, []
+    for point, row in zip(points, rows):
+        timing, ratios = PointTiming(), None
+        if row.chosen or opts.policy_timing == "all":
+            with_lm = row.chosen and opts.policy_lm
+            timing, ratios = time_point(ctx, reference, point.variant, with_lm)
+        test = row.test.with_timing(timing)
+        timed_rows.append(replace(row, test=test, time_ratios=ratios))
+    return timed_rows
 
 
 def benchmark_policies(ctx: BenchmarkContext, rows: list) -> PolicySweepResult | None:
     """Dynamic exit policies: thresholds chosen on dev, measured on test.
 
-    The last exit is the reference: its row in ``rows`` (the
+    The reference is the deepest trained exit
+    (:attr:`benchmark.experiment.Experiment.reference_exit`: the last one,
+    or exit K of ``train_exits: K``): its row in ``rows`` (the
     :class:`benchmark.results.VariantResult` of the variants) when the exits
-    were benchmarked, else it is benchmarked here.
+    were benchmarked, else it is benchmarked here. The timed points'
+    greedy passes alternate with the reference's; their CPU and GPU time
+    savings come from the median of the per-round ratios.
 
     Returns
     -------
@@ -57,13 +89,13 @@ def benchmark_policies(ctx: BenchmarkContext, rows: list) -> PolicySweepResult |
         return None
     opts, model = ctx.opts, ctx.exp.model
     put_model_on(model, "cpu")
-    last = exit_variants(model)[-1]
+    reference = exit_variants(model)[ctx.exp.reference_exit - 1]
     points = policy_points(opts, ctx.exp.hparams.get("blank_index", 0))
     test = EvalSet(ctx.test_set, ctx.batches)
-    reference, policy_rows = sweep_policies(
+    reference_result, policy_rows = sweep_policies(
         model,
         points,
-        last,
+        reference,
         ctx.policy_dev,
         test,
         ctx.greedy,
@@ -71,19 +103,21 @@ def benchmark_policies(ctx: BenchmarkContext, rows: list) -> PolicySweepResult |
         opts.progressbar,
     )
     static = [r for r in rows if r.exit is not None]
-    known = [r for r in static if r.exit == last.exit_index]
+    known = [r for r in static if r.exit == reference.exit_index]
     if not known:
-        static.append(benchmark_variant(ctx, last, compare=False))
-    timing = PointTiming.of_variant((known or static)[-1])
-    reference = replace(reference, test=reference.test.with_timing(timing))
-    timed_rows = []
-    for point, row in zip(points, policy_rows):
-        timed = row.chosen or opts.policy_timing == "all"
-        with_lm = row.chosen and opts.policy_lm
-        timing = time_point(ctx, point.variant, with_lm) if timed else PointTiming()
-        timed_rows.append(replace(row, test=row.test.with_timing(timing)))
+        known = [benchmark_variant(ctx, reference, compare=False)]
+        static.append(known[0])
+    timing = PointTiming.of_variant(known[0])
+    reference_result = replace(
+        reference_result, test=reference_result.test.with_timing(timing)
+    )
+    timed_rows = time_rows(ctx, reference, points, policy_rows)
     static_points = [StaticPoint.of_variant(r) for r in static]
-    marked, static_points = mark_results(reference, timed_rows, static_points)
+    marked, static_points = mark_results(reference_result, timed_rows, static_points)
     return PolicySweepResult(
-        ctx.policy_dev.name, len(ctx.policy_dev.ids), reference, marked, static_points
+        ctx.policy_dev.name,
+        len(ctx.policy_dev.ids),
+        reference_result,
+        marked,
+        static_points,
     )

@@ -10,7 +10,8 @@ test*:
    MACs counted on that very pass (:func:`benchmark.macs.run_and_count`);
 2. per policy, the operating point is the cheapest threshold (MACs per
    second of audio) whose dev WER is at most ``(1 + tolerance)`` times the
-   last exit's dev WER (:func:`choose_operating_point`);
+   reference exit's dev WER, the last exit or exit K of ``train_exits: K``
+   (:func:`choose_operating_point`);
 3. every threshold then runs over the test set (for the curves), and the
    dev-chosen one is marked; the test set never influences the choice.
 
@@ -148,7 +149,7 @@ def choose_operating_point(points: Sequence, reference_wer, tolerance):
     points : sequence of (float, float)
         ``(cost, wer)`` per threshold, measured on dev.
     reference_wer : float
-        The last exit's dev WER.
+        The reference exit's dev WER.
     tolerance : float
         Allowed relative WER increase (0.1: 10 %).
 
@@ -192,11 +193,21 @@ def change(value, reference):
     return 100.0 * (value / reference - 1.0)
 
 
-def relative_to(point: SplitMeasurement, reference: SplitMeasurement):
+def ratio_saving(ratios: dict | None, device: str):
+    """``100 * (1 - median ratio)`` of a paired timing on ``device`` (None
+    when not timed there)."""
+    if not ratios or device not in ratios:
+        return None
+    return 100.0 * (1.0 - ratios[device]["median"])
+
+
+def relative_to(point: SplitMeasurement, reference: SplitMeasurement, ratios=None):
     """MAC, encoder MAC and time savings and relative WER changes, in %.
 
-    ``point`` and ``reference`` are test measurements; the time savings and
-    the WER+LM change are None where either was not timed.
+    ``point`` and ``reference`` are test measurements; ``ratios`` (device ->
+    summary of the per-round time ratios point / reference, timed
+    alternately) give the time savings, their median ratio. The time savings
+    and the WER+LM change are None where either was not timed.
 
     Returns
     -------
@@ -210,8 +221,8 @@ def relative_to(point: SplitMeasurement, reference: SplitMeasurement):
             point.encoder_macs_per_audio_second,
             reference.encoder_macs_per_audio_second,
         ),
-        time_saving_pct=saving(point.cpu_s, reference.cpu_s),
-        gpu_time_saving_pct=saving(point.gpu_s, reference.gpu_s),
+        time_saving_pct=ratio_saving(ratios, "cpu"),
+        gpu_time_saving_pct=ratio_saving(ratios, "cuda"),
         wer_change_pct=change(point.wer, reference.wer),
         wer_lm_change_pct=change(point.wer_lm, reference.wer_lm),
     )
@@ -245,7 +256,7 @@ def sweep_policies(model, points, reference, dev, test, decode, tolerance, bar):
     points : list of PolicyPoint
         The grid.
     reference : benchmark.variants.Variant
-        The last exit, static.
+        The reference exit, static (the deepest trained one).
     dev, test : benchmark.experiment.EvalSet
         The splits (dev chooses, test reports).
     decode : callable
@@ -258,7 +269,7 @@ def sweep_policies(model, points, reference, dev, test, decode, tolerance, bar):
     Returns
     -------
     tuple
-        ``(reference_result, rows)``: the last exit's
+        ``(reference_result, rows)``: the reference exit's
         :class:`benchmark.policy_results.ReferenceResult` and one
         :class:`benchmark.policy_results.PolicyPointResult` per point in
         grid order, measured on dev and test, not yet timed nor marked.
@@ -284,17 +295,19 @@ def sweep_policies(model, points, reference, dev, test, decode, tolerance, bar):
 
 
 def mark_results(reference, rows, static) -> tuple[list, list]:
-    """The rows with their savings relative to the last exit and Pareto flags.
+    """The rows with their savings relative to the reference exit and Pareto
+    flags.
 
     Every policy row gets ``relative`` (:func:`relative_to` its test
-    measurement and the last exit's) and ``pareto``: whether its test
+    measurement and the reference exit's, with its paired timing) and
+    ``pareto``: whether its test
     ``(MACs per audio second, WER)`` is on the front of all points, the
     policies' and the static exits' together.
 
     Parameters
     ----------
     reference : benchmark.policy_results.ReferenceResult
-        The last exit, its ``test`` measurement timed.
+        The reference exit, its ``test`` measurement timed.
     rows : list of benchmark.policy_results.PolicyPointResult
         Policy rows of :func:`sweep_policies`.
     static : list of benchmark.policy_results.StaticPoint
@@ -308,7 +321,11 @@ def mark_results(reference, rows, static) -> tuple[list, list]:
     measured = [row.test for row in rows] + static
     front = pareto_front([(p.macs_per_audio_second, p.wer) for p in measured])
     marked = [
-        replace(row, relative=relative_to(row.test, reference.test), pareto=flag)
+        replace(
+            row,
+            relative=relative_to(row.test, reference.test, row.time_ratios),
+            pareto=flag,
+        )
         for row, flag in zip(rows, front)
     ]
     points = [replace(p, pareto=flag) for p, flag in zip(static, front[len(rows) :])]

@@ -219,6 +219,18 @@ def pyctcdecode_section(results: dict) -> list[str]:
     return lines + ["", PYCTCDECODE_NOTE]
 
 
+def reference_exit_text(results: dict) -> str:
+    """Which exit the policies, ``tune: last`` and ``pyctcdecode: last``
+    compare with: the deepest trained one."""
+    exit_index, trained = results.get("reference_exit"), results.get("train_exits")
+    if trained:
+        return (
+            f"exit{exit_index} (`train_exits: {trained}`: the exits above it were "
+            "never trained)"
+        )
+    return f"exit{exit_index} (the last exit)"
+
+
 def header_section(results: dict) -> list[str]:
     """Experiment, data, settings and machine facts."""
     data, s, m = results["data"], results["settings"], results["machine"]
@@ -239,6 +251,7 @@ def header_section(results: dict) -> list[str]:
         f"GPU: {m['gpu']}, torch {m['torch']} (CUDA {m['cuda']}), "
         f"SpeechBrain {m['speechbrain']}, Python {m['python']}",
         f"- created: {results['created']}",
+        f"- reference exit: {reference_exit_text(results)}",
     ]
 
 

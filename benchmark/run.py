@@ -27,8 +27,11 @@ On a model with several exits, the dynamic exit policies of
 off): every ``(policy, threshold)`` of a grid runs the dynamic forward on
 dev and on test (WER, exits, MACs counted on that forward); per policy the
 threshold is chosen on dev (the cheapest within ``policy_tolerance`` of the
-last exit's dev WER) and the chosen points are timed, with the LM, like the
-exits (:mod:`benchmark.policy_sweep`).
+reference exit's dev WER) and the chosen points are timed, with the LM,
+alternately with the reference exit (:mod:`benchmark.policy_sweep`,
+:mod:`benchmark.paired_timing`). The reference exit is the deepest trained
+one: the last exit, or exit K of ``train_exits: K`` (the exits above it were
+never trained); ``tune: last`` and ``pyctcdecode: last`` use it too.
 
 Results go to ``EXP/benchmark/<test set>/`` (or ``--output``):
 ``report.md``, ``results.json``, ``results.csv``, ``policies.csv`` and PNG
@@ -68,10 +71,11 @@ from benchmark.cli import option_mapping, parse_args
 from benchmark.context import BenchmarkContext, build_context
 from benchmark.devices import resolve_devices
 from benchmark.errors import BenchmarkError
-from benchmark.experiment import load_experiment
+from benchmark.experiment import load_experiment, read_plain_hparams
 from benchmark.options import BenchmarkOptions
 from benchmark.policy_stage import benchmark_policies
 from benchmark.report import write_outputs
+from benchmark.splits import benchmark_splits, check_dev_is_not_test
 from benchmark.timing import machine_facts, set_threads
 from benchmark.variant_stage import benchmark_variants
 from benchmark.variants import build_variants
@@ -109,6 +113,8 @@ def describe(ctx: BenchmarkContext, threads: int) -> dict:
         "checkpoint": ctx.exp.checkpoint,
         "test_set": ctx.test_set,
         "dev_set": ctx.dev_set,
+        "reference_exit": ctx.exp.reference_exit,
+        "train_exits": hp.get("train_exits"),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "data": {
             "num_utts": len(ctx.ids),
@@ -127,6 +133,15 @@ def describe(ctx: BenchmarkContext, threads: int) -> dict:
         "lm": describe_lm(ctx),
         "notes": list(ctx.notes),
     }
+
+
+def check_splits_before_loading(experiment_folder, opts) -> None:
+    """Refuse a dev split equal to the test set (LM weights tuned on the
+    split they are reported on) from the saved YAML's split names, before
+    any model is loaded (:func:`benchmark.splits.check_dev_is_not_test`)."""
+    plain = read_plain_hparams(experiment_folder)
+    test_set, dev_set = benchmark_splits(opts, plain)
+    check_dev_is_not_test(opts, dev_set, test_set)
 
 
 def run_benchmark(experiment_folder, **options) -> dict:
@@ -149,6 +164,7 @@ def run_benchmark(experiment_folder, **options) -> dict:
         ``results["output"]``).
     """
     opts = BenchmarkOptions.from_mapping(options)
+    check_splits_before_loading(experiment_folder, opts)
     devices, device_notes = resolve_devices(opts.devices)
     previous_threads = torch.get_num_threads()
     threads = set_threads(opts.threads)

@@ -93,12 +93,13 @@ def benchmark_variant(
 
 
 def benchmark_variants(ctx: BenchmarkContext, variants: list) -> list[VariantResult]:
-    """Benchmark every variant; the pyctcdecode check runs on each or on the
-    last one (``pyctcdecode`` option) when the LM is on."""
+    """Benchmark every variant; the pyctcdecode check runs, when the LM is
+    on, on each variant or (``pyctcdecode="last"``) on the reference exit's
+    (:attr:`benchmark.experiment.Experiment.reference_exit`)."""
+    reference = ctx.exp.reference_variant(variants)
     rows = []
-    for index, variant in enumerate(variants):
-        last = index == len(variants) - 1
+    for variant in variants:
         check = ctx.opts.pyctcdecode
-        compare = check == "each" or (check == "last" and last)
+        compare = check == "each" or (check == "last" and variant is reference)
         rows.append(benchmark_variant(ctx, variant, compare and ctx.lm is not None))
     return rows

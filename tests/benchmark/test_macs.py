@@ -7,7 +7,9 @@ masking count 0. Attention costs ``Q K^T`` plus ``A V``.
 
 import io
 
+import ptflops
 import pytest
+import speechbrain.lobes.models.transformer.Conformer as conformer
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -84,7 +86,6 @@ def test_conv_transpose_and_conv2d_exact():
 
 def test_agrees_with_ptflops_where_ptflops_is_right():
     """No bias, grad mode: ptflops' aten backend sees only mm and conv."""
-    ptflops = pytest.importorskip("ptflops")
     model = nn.Sequential(nn.Conv1d(D, D, 3, bias=False), nn.Flatten(0, 1))
     model.append(nn.Linear(T - 2, 7, bias=False))
     x = torch.randn(B, D, T)
@@ -217,7 +218,6 @@ def conformer_layer_macs(attention_type, batch, time, d, d_ffn, kernel):
 @pytest.mark.parametrize("attention_type", ["RelPosMHAXL", "regularMHA"])
 @pytest.mark.parametrize("padded", [False, True])
 def test_speechbrain_conformer_encoder(attention_type, padded):
-    conformer = pytest.importorskip("speechbrain.lobes.models.transformer.Conformer")
     from speechbrain.nnet.attention import RelPosEncXL
 
     layers, d, heads, d_ffn, kernel, time = 2, 64, 4, 128, 7, 20

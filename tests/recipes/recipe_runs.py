@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from modules.training.run_setup import load_training_hparams
-from tests.paths import REPO_ROOT as ROOT  # noqa: E402
+from tests.paths import REPO_ROOT as ROOT
 
 SHARED_TINY = [
     "--synthetic_corpus=tiny",
@@ -82,7 +82,7 @@ def initial_model(output):
 def above_exit(name, model, exit_index):
     """Whether parameter ``name`` of ``model`` (an ``EarlyExitCTC``) belongs
     to an encoder layer or a head above exit ``exit_index``."""
-    layer = re.search(r"layers\.(\d+)\.", name)
+    layer = re.search(r"(?:^|\.)layers\.(\d+)\.", name)
     if layer:
         return int(layer.group(1)) >= model.exit_layers[exit_index - 1]
     head = re.match(r"heads\.(\d+)\.", name)

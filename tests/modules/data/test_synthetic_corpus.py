@@ -21,7 +21,7 @@ from modules.data.synthetic.generate import CorpusFolderError, generate_corpus
 from modules.data.synthetic.grammar import Grammar, render
 from modules.data.synthetic.plan import SPLITS, corpus_size, plan_corpus
 from modules.data.synthetic.speakers import CLEAN_VOICES, TRAIN_VARIANTS
-from tests.paths import REPO_ROOT  # noqa: E402
+from tests.paths import REPO_ROOT
 
 CLI = os.path.join(REPO_ROOT, "recipes", "LibriSpeech", "generate_corpus.py")
 TRANS_LINE = re.compile(r"^(\d+)-(\d+)-(\d{4}) [A-Z']+( [A-Z']+)*$")

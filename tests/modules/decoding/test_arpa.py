@@ -3,11 +3,10 @@ scorer, and LM path validation."""
 
 import gzip
 
+import kenlm
 import pytest
 
 from modules.decoding import arpa
-
-kenlm = pytest.importorskip("kenlm")
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,11 @@
 """Tests for modules.decoding.kneser_ney: the Kneser-Ney estimator against
 KenLM (normalisation, scores, perplexity) and lmplz when it is installed."""
 
+import kenlm
 import pytest
 
 from modules.decoding import arpa, kneser_ney, ngram
 from tests.modules.decoding.lm_corpus import VOCAB
-
-kenlm = pytest.importorskip("kenlm")
 
 
 @pytest.fixture(scope="module")

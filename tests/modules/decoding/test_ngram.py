@@ -3,11 +3,10 @@ estimator or KenLM's tools, and finding those tools."""
 
 import os
 
+import kenlm
 import pytest
 
 from modules.decoding import arpa, ngram
-
-kenlm = pytest.importorskip("kenlm")
 
 
 def test_build_is_idempotent(corpus, tmp_path):

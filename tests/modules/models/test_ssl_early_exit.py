@@ -4,15 +4,14 @@ import os
 
 import pytest
 import torch
+import transformers  # noqa: F401 (required: a broken install fails here)
 import yaml
 
-transformers = pytest.importorskip("transformers")
-
-from modules.models.ssl_early_exit import DNNHeadEarlyExitCTC  # noqa: E402
-from modules.nn.ssl import build_ssl_encoder  # noqa: E402
-from modules.nn.ssl_loading import TINY_CONFIG  # noqa: E402
-from tests.modules.nn.tiny_ssl import count_layer_calls, padded_batch  # noqa: E402
-from tests.paths import REPO_ROOT as ROOT  # noqa: E402
+from modules.models.ssl_early_exit import DNNHeadEarlyExitCTC
+from modules.nn.ssl import build_ssl_encoder
+from modules.nn.ssl_loading import TINY_CONFIG
+from tests.modules.nn.tiny_ssl import count_layer_calls, padded_batch
+from tests.paths import REPO_ROOT as ROOT
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Support for mismatched key_padding_mask:UserWarning"

@@ -2,21 +2,20 @@
 
 import pytest
 import torch
+import transformers
 
-transformers = pytest.importorskip("transformers")
-
-from modules.exits.dynamic import dynamic_exit_forward  # noqa: E402
-from modules.models.early_exit import EarlyExitCTC  # noqa: E402
-from modules.nn.downsampling import WaveformDownsampler  # noqa: E402
-from modules.nn.frontend import DownsampledFrontend  # noqa: E402
-from modules.nn.ssl import (  # noqa: E402
+from modules.exits.dynamic import dynamic_exit_forward
+from modules.models.early_exit import EarlyExitCTC
+from modules.nn.downsampling import WaveformDownsampler
+from modules.nn.frontend import DownsampledFrontend
+from modules.nn.ssl import (
     SSLFrontend,
     SSLLayerStack,
     build_ssl_encoder,
     normalize_waveforms,
 )
-from modules.nn.ssl_loading import TINY_CONFIG  # noqa: E402
-from tests.modules.nn.tiny_ssl import (  # noqa: E402
+from modules.nn.ssl_loading import TINY_CONFIG
+from tests.modules.nn.tiny_ssl import (
     ARCHITECTURES,
     NUM_SAMPLES,
     SHORT_FRAMES,

@@ -4,12 +4,11 @@ import json
 
 import pytest
 import torch
+import transformers
 
-transformers = pytest.importorskip("transformers")
-
-from modules.nn.ssl import SSLFrontend, SSLLayerStack, build_ssl_encoder  # noqa: E402
-from modules.nn.ssl_loading import TINY_CONFIG  # noqa: E402
-from tests.modules.nn.tiny_ssl import padded_batch, run_stack, tiny_model  # noqa: E402
+from modules.nn.ssl import SSLFrontend, SSLLayerStack, build_ssl_encoder
+from modules.nn.ssl_loading import TINY_CONFIG
+from tests.modules.nn.tiny_ssl import padded_batch, run_stack, tiny_model
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Support for mismatched key_padding_mask:UserWarning"
