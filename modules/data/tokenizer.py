@@ -104,14 +104,7 @@ def tokenizer_folder(output_folder, model_type, vocab_size=None):
 def tokenizer_model_path(output_folder, model_type, vocab_size=None):
     """Return the ``.model`` file written by :func:`train_tokenizer`.
 
-    Arguments
-    ---------
-    output_folder : str
-        Parent folder shared by all tokenizer configurations.
-    model_type : str
-        One of ``"bpe"``, ``"unigram"``, ``"char"``.
-    vocab_size : int, optional
-        Ignored for ``"char"``.
+    Arguments are those of :func:`tokenizer_folder`.
 
     Returns
     -------

@@ -22,7 +22,7 @@ def train_tiny(root, extra=()):
     return output
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def experiment(tmp_path_factory):
     """Output folder of a one-epoch tiny early-exit training run."""
     return train_tiny(tmp_path_factory.mktemp("bench"))
