@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Train and test a CTC model (plain or early-exit) described by a YAML.
+"""Train and test a model described by a YAML: CTC (plain or early-exit), or
+an early-exit attention encoder-decoder, whose YAML names its Brain
+(``brain_class``) and start-up set-up (``run_setup_builder``).
 
     python train.py hparams/conformer_ctc_baseline.yaml [--key=value ...]
 
@@ -21,12 +23,15 @@ import speechbrain as sb
 from benchmark.preflight import check_benchmark_stage
 from modules.data.datasets import (
     build_datasets,
-    build_tokenizer,
     prepare_data,
     train_loader_kwargs,
 )
 from modules.training.ctc_brain import EarlyExitCTCBrain
-from modules.training.run_setup import build_run_setup, load_training_hparams
+from modules.training.run_setup import (
+    build_run_setup,
+    build_run_tokenizer,
+    load_training_hparams,
+)
 from modules.training.wer_report import write_wer_summary
 
 logger = logging.getLogger(__name__)
@@ -62,9 +67,10 @@ def run_tests(brain, hparams, tests):
             "wer": wers["greedy"],
             "num_utts": len(dataset),
         }
-        if "beam" in wers:
-            results[name]["wer_beam"] = wers["beam"]
-            results[name]["beam_size"] = hparams["test_beam_size"]
+        for decoder, per_exit in wers.items():
+            if decoder != "greedy":
+                results[name][f"wer_{decoder}"] = per_exit
+                results[name]["beam_size"] = hparams["test_beam_size"]
     if sb.utils.distributed.if_main_process():
         write_wer_summary(results, hparams["output_folder"])
     return results
@@ -73,14 +79,14 @@ def run_tests(brain, hparams, tests):
 def main(argv):
     """Prepare data, train, test."""
     hparams, run_opts = load_hparams(argv)
-    run_setup = build_run_setup(hparams)
+    run_setup = hparams.get("run_setup_builder", build_run_setup)(hparams)
     for note in check_benchmark_stage(hparams):
         logger.warning(note)
     prepare_data(hparams)
-    tokenizer = build_tokenizer(hparams)
+    tokenizer = build_run_tokenizer(hparams, run_setup)
     train_set, dev_set, tests = build_datasets(hparams, tokenizer)
 
-    brain = EarlyExitCTCBrain(
+    brain = hparams.get("brain_class", EarlyExitCTCBrain)(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,

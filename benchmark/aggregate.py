@@ -6,8 +6,10 @@
 Each argument is an experiment folder (every ``benchmark/*/results.json``
 under it is used), a benchmark output folder holding ``results.json``, or a
 ``results.json`` file. ``DIR`` receives ``report.md`` (one table, one row per
-experiment and variant), ``results.csv``, ``results.json`` and
-``wer_vs_macs.png`` (one curve per experiment and test set).
+experiment and variant; quantized variants against their fp32 exits),
+``results.csv``, ``results.json``, ``wer_vs_macs.png`` (one curve per
+experiment and test set), ``wer_vs_cpu_time.png`` and ``wer_vs_size.png``
+(one point per row; rows written before sizes were recorded have none).
 
 Timings are only comparable between runs on the same machine with the same
 thread count; the report lists the machines and warns when they differ.
@@ -21,16 +23,25 @@ import sys
 from pathlib import Path
 
 from benchmark.formatting import number
+from benchmark.quantization_report import quantization_section
 from benchmark.report import (
     CSV_COLUMNS,
     RESULT_HEADER,
     flat_rows,
-    plot_wer_vs_macs,
     result_cells,
     table_row,
     write_csv,
 )
+from benchmark.report_plots import plot_wer_against, plot_wer_vs_macs
 from benchmark.results import ResultsFormatError, VariantResult
+
+PLOTS = {
+    "wer_vs_macs": (None, None),
+    "wer_vs_cpu_time": ("cpu_s", "CPU s for the test set (greedy)"),
+    "wer_vs_size": ("size_mb", "model size, MB"),
+}
+"""Plots of the aggregated report: name -> (flat-row column on the x axis,
+its label); WER vs MACs has its own curves per experiment."""
 
 
 class AggregateError(RuntimeError):
@@ -110,9 +121,12 @@ def _ratio(value, reference):
 
 
 def last_exit_rows(rows: list[dict]) -> dict:
-    """``{(experiment, test set): row}`` of each experiment's deepest variant."""
+    """``{(experiment, test set): row}`` of each experiment's deepest fp32
+    variant (quantized copies left out)."""
     last = {}
     for row in rows:
+        if row.get("quantization"):
+            continue
         key = (row["experiment"], row["test_set"])
         if key not in last or (row["layer"] or 0) >= (last[key]["layer"] or 0):
             last[key] = row
@@ -180,6 +194,8 @@ def aggregate_report(results: list[dict], rows: list[dict], baseline=None) -> st
     for r in rows:
         cells = [r["experiment"], r["test_set"], r["variant"], *result_cells(r)]
         lines.append(table_row(cells))
+    quantized = quantization_section(rows)
+    lines += [""] + quantized if quantized else []
     if baseline is not None:
         lines += baseline_checks(results, rows, baseline)
     machines = {machine_line(r) for r in results}
@@ -193,7 +209,7 @@ def aggregate_report(results: list[dict], rows: list[dict], baseline=None) -> st
             "**Warning:** the runs used different machines or thread "
             "counts; compare their times with care.",
         ]
-    lines += ["", "![wer_vs_macs](wer_vs_macs.png)"]
+    lines += [""] + [f"![{name}]({name}.png)" for name in PLOTS]
     return "\n".join(lines) + "\n"
 
 
@@ -211,6 +227,9 @@ def aggregate(paths, output, baseline=None) -> dict:
     for row in rows:
         series.setdefault(f"{row['experiment']} {row['test_set']}", []).append(row)
     plot_wer_vs_macs(series, output / "wer_vs_macs.png")
+    for name, (key, label) in PLOTS.items():
+        if key is not None:
+            plot_wer_against(rows, key, label, output / f"{name}.png")
     write_csv(rows, output / "results.csv", CSV_COLUMNS)
     merged = {"sources": [str(f) for f in files], "rows": rows, "runs": runs}
     with open(output / "results.json", "w", encoding="utf-8") as handle:

@@ -6,13 +6,16 @@ Example
 >>> options = option_mapping(parse_args(["EXP", "--no_gpu", "--alphas=0.5,1"]))
 >>> options["devices"], options["alphas"], options["beam_size"]
 ('cpu', (0.5, 1.0), 100)
+>>> option_mapping(parse_args(["EXP", "--quantization"]))["quantization"]
+'default'
 """
 
 from __future__ import annotations
 
 import argparse
 
-from benchmark.options import option_default
+from benchmark.options import DEFAULT_QUANTIZATION, QUANTIZATION_EXITS, option_default
+from modules.compression.quantization import PTQ_METHODS
 
 
 def _floats(text: str) -> tuple:
@@ -76,6 +79,30 @@ def add_policy_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_quantization_args(p: argparse.ArgumentParser) -> None:
+    """The ``--quantization*`` options (see :class:`benchmark.options.
+    BenchmarkOptions`)."""
+    p.add_argument(
+        "--quantization",
+        nargs="?",
+        const="default",
+        default=option_default("quantization"),
+        help="post-training quantization methods, comma-separated "
+        f"({', '.join(PTQ_METHODS)}); bare: the default, {DEFAULT_QUANTIZATION}",
+    )
+    _option(
+        p,
+        "quantization_exits",
+        "last: quantize the reference exit's variant only; each: every exit's",
+        choices=QUANTIZATION_EXITS,
+    )
+    _option(
+        p,
+        "quantization_keep_fp32",
+        "comma-separated module-name patterns left in fp32 ('' for none)",
+    )
+
+
 def add_lm_args(p: argparse.ArgumentParser) -> None:
     """The LM options (see :class:`benchmark.options.BenchmarkOptions`)."""
     _option(p, "lm", "auto | PATH (ARPA/binary) | none")
@@ -126,6 +153,7 @@ def parse_args(argv) -> argparse.Namespace:
         type=lambda t: tuple(t.split(",")),
     )
     add_policy_args(p)
+    add_quantization_args(p)
     _option(p, "batch_size", "test batch size", type=int)
     _option(p, "max_utts", "use only the first N utterances", type=int)
     _option(p, "output", "report folder (default EXP/benchmark/<set>)")

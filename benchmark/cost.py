@@ -35,7 +35,7 @@ from benchmark.variants import VariantModule
 
 
 def count_split_macs(
-    module, batches, audio_s, prefix="model.", on_output=None, desc=None
+    module, batches, audio_s, prefix="model.", on_output=None, desc=None, tracked=()
 ) -> dict:
     """Run ``module(wavs, rel_lens)`` once per batch under the MAC counter.
 
@@ -54,25 +54,33 @@ def count_split_macs(
         ``on_output(output, batch)``, called with every batch's output.
     desc : str, optional
         Progress-bar description; None: no bar.
+    tracked : sequence of str
+        Names of submodules of the model (no nesting among them) whose MACs
+        are summed into ``tracked_macs_total``.
 
     Returns
     -------
     dict
-        ``macs_total``, ``macs_per_batch`` (mean), ``macs_per_audio_second``
-        and ``encoder_macs_per_audio_second`` (front-end and heads excluded).
+        ``macs_total``, ``macs_per_batch`` (mean), ``macs_per_audio_second``,
+        ``encoder_macs_per_audio_second`` (front-end and heads excluded) and,
+        when ``tracked`` names modules, ``tracked_macs_total``.
     """
-    macs, encoder = 0, 0
+    names = [prefix + name for name in tracked]
+    depth = max([3, *(name.count(".") + 1 for name in names)])
+    macs, encoder, in_tracked = 0, 0, 0
     for batch in tqdm(batches, dynamic_ncols=True, disable=desc is None, desc=desc):
-        output, report = run_and_count(module, batch.wavs, batch.rel_lens, depth=3)
+        output, report = run_and_count(module, batch.wavs, batch.rel_lens, depth=depth)
         if on_output is not None:
             on_output(output, batch)
         macs, encoder = macs + report.total, encoder + encoder_macs(report, prefix)
-    return {
+        in_tracked += sum(report.by_module.get(name, 0) for name in names)
+    counts = {
         "macs_total": macs,
         "macs_per_batch": macs / len(batches),
         "macs_per_audio_second": macs / audio_s,
         "encoder_macs_per_audio_second": encoder / audio_s,
     }
+    return {**counts, "tracked_macs_total": in_tracked} if names else counts
 
 
 def used_parameters(module: torch.nn.Module, *inputs) -> int:
@@ -105,8 +113,12 @@ def used_parameters(module: torch.nn.Module, *inputs) -> int:
     return sum(sizes.values())
 
 
-def measure_cost(model, variant, batches, audio_s, progressbar) -> dict:
+def measure_cost(model, variant, batches, audio_s, progressbar, int8=()) -> dict:
     """MACs on every batch and the parameters the variant uses.
+
+    A quantized variant's are counted on its fp32 equivalent
+    (:meth:`benchmark.variants.Variant.on_given_model`): quantized kernels
+    are invisible to the MAC counter, and they do the same products.
 
     Parameters
     ----------
@@ -120,21 +132,28 @@ def measure_cost(model, variant, batches, audio_s, progressbar) -> dict:
         Unpadded audio duration of ``batches``.
     progressbar : bool
         Show a tqdm progress bar.
+    int8 : sequence of str
+        Names of the model's modules that hold int8 weights in the variant
+        (:func:`modules.compression.quantization.quantized_module_names`).
 
     Returns
     -------
     dict
         ``params``, ``macs_per_batch`` (mean), ``macs_per_audio_second``,
-        ``macs_total`` and ``encoder_macs_per_audio_second`` (front-end and
-        heads excluded, :func:`benchmark.macs.encoder_macs`).
+        ``macs_total``, ``encoder_macs_per_audio_second`` (front-end and
+        heads excluded, :func:`benchmark.macs.encoder_macs`) and
+        ``quantized_mac_fraction`` (the MACs of the ``int8`` modules over
+        all).
     """
-    module = VariantModule(model, variant).eval()
+    module = VariantModule(model, variant.on_given_model()).eval()
     desc = f"{variant.name} MACs" if progressbar else None
-    macs = count_split_macs(module, batches, audio_s, desc=desc)
+    macs = count_split_macs(module, batches, audio_s, desc=desc, tracked=int8)
+    int8_macs = macs.get("tracked_macs_total", 0)
     return {
         "params": used_parameters(module, batches[0].wavs, batches[0].rel_lens),
         "macs_per_batch": macs["macs_per_batch"],
         "macs_per_audio_second": macs["macs_per_audio_second"],
         "macs_total": macs["macs_total"],
         "encoder_macs_per_audio_second": macs["encoder_macs_per_audio_second"],
+        "quantized_mac_fraction": int8_macs / max(macs["macs_total"], 1),
     }

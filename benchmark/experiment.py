@@ -2,7 +2,8 @@
 
 :func:`load_experiment` opens the output folder of ``train.py``
 (``hyperparams.yaml``, ``save/``, ``manifests/``, ``tokenizer/``) at its best
-checkpoint, wherever the folder has been moved since training;
+checkpoint, wherever the folder has been moved since training
+(:func:`modules.experiment_folder.open_experiment`), with its tokenizer;
 :func:`load_split` reads a manifest into padded :class:`Batch` objects kept in
 memory, so that disk reads are never timed.
 
@@ -18,17 +19,16 @@ Examples
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import speechbrain as sb
 import torch
 import yaml
-from hyperpyyaml import load_hyperpyyaml
 
 from benchmark.errors import BenchmarkError
 from modules.data.datasets import manifest_dataset
+from modules.experiment_folder import NotAnExperimentError, open_experiment
 from modules.nn.lengths import audio_seconds
 
 # --------------------------------------------------------------------------
@@ -112,19 +112,6 @@ def read_plain_hparams(folder) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _relocation_overrides(folder: Path, yaml_text: str) -> dict:
-    """Point the folders inside the experiment at ``folder``, wherever the
-    experiment was trained (``hyperparams.yaml`` holds resolved paths)."""
-    keys = set(re.findall(r"^([A-Za-z_]\w*):", yaml_text, flags=re.MULTILINE))
-    wanted = {
-        "output_folder": folder,
-        "save_folder": folder / "save",
-        "manifest_folder": folder / "manifests",
-        "tokenizer_folder": folder / "tokenizer",
-    }
-    return {k: str(v) for k, v in wanted.items() if k in keys and v.exists()}
-
-
 def load_tokenizer(hparams: dict):
     """The experiment's trained tokenizer.
 
@@ -172,29 +159,14 @@ def load_experiment(folder) -> Experiment:
     BenchmarkError
         If ``folder`` is not an experiment folder or has no checkpoint.
     """
-    folder = Path(folder).resolve()
-    yaml_path = folder / "hyperparams.yaml"
-    if not yaml_path.is_file():
-        what = "does not exist" if not folder.exists() else "has no hyperparams.yaml"
-        raise BenchmarkError(
-            f"{folder} is not an experiment folder: it {what} (expected the "
-            "output_folder of `python train.py hparams/x.yaml`)."
-        )
-    text = yaml_path.read_text(encoding="utf-8")
-    hparams = load_hyperpyyaml(text, _relocation_overrides(folder, text))
-    checkpointer = hparams["checkpointer"]
-    checkpointer.checkpoints_dir = folder / "save"
-    checkpoint = None
-    if checkpointer.checkpoints_dir.is_dir():
-        checkpoint = checkpointer.recover_if_possible(min_key="WER")
-    if checkpoint is None:
-        raise BenchmarkError(
-            f"No checkpoint with a validation WER in {folder / 'save'}: train "
-            "the experiment (at least one epoch) before benchmarking it."
-        )
-    model = hparams["model"].eval()
-    meta = {"path": str(checkpoint.path), **checkpoint.meta}
-    return Experiment(folder, hparams, model, load_tokenizer(hparams), meta)
+    try:
+        trained = open_experiment(folder)
+    except NotAnExperimentError as error:
+        raise BenchmarkError(str(error)) from error
+    model = trained.model.eval()
+    meta = {"path": str(trained.checkpoint.path), **trained.checkpoint.meta}
+    hparams = trained.hparams
+    return Experiment(trained.folder, hparams, model, load_tokenizer(hparams), meta)
 
 
 # --------------------------------------------------------------------------

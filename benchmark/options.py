@@ -18,6 +18,7 @@ benchmark.errors.OptionError: benchmark_options: unknown option(s) ['beam']...
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
@@ -25,6 +26,7 @@ from functools import cached_property
 from benchmark.errors import OptionError
 from benchmark.policy_grid import resolve_policy_grid
 from benchmark.variants import VARIANT_BUILDERS
+from modules.compression.quantization import DEFAULT_KEEP_FP32, check_method
 
 DEFAULT_POLICY_GRIDS = {
     "entropy": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
@@ -45,7 +47,21 @@ POLICY_TIMING = ("chosen", "all")
 
 MIN_POLICY_ROUNDS = 3
 """Fewest rounds of a policy point's timing, alternated with the reference
-exit's (``repeats`` when larger; :mod:`benchmark.paired_timing`)."""
+exit's (``repeats`` when larger; :mod:`benchmark.paired_timing`); quantized
+variants are timed the same way against their fp32 exit."""
+
+DEFAULT_QUANTIZATION = "dynamic-int8"
+"""The post-training quantization method ``quantization: [default]`` (or a
+bare ``--quantization``) names. Measured on this project's 2-core AMD EPYC
+(AVX2, no VNNI; torch 2.13, torchao 0.18, 1 thread), a 4-layer d_model-144
+Conformer on 1 x 10 s / 8 x 10 s of audio, median per-round time over fp32's
+(alternated rounds): torch's ``quantize_dynamic`` 1.02x / 0.98x, torchao's
+int8 weight-only 1.07x / 1.02x, torchao's dynamic int8 6.3x / 5.5x (not
+compiled). The fastest is the default; none is clearly faster than fp32."""
+
+QUANTIZATION_EXITS = ("last", "each")
+"""Values of ``quantization_exits``: the reference exit's quantized copy
+only, or every exit's."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,19 @@ class BenchmarkOptions:
         threshold (``"all"``, greedy passes; LM passes stay chosen-only).
     policy_lm : bool
         LM passes (WER+LM, CPU+LM time) for the dev-chosen thresholds.
+    quantization : sequence of str
+        Post-training quantization methods
+        (:data:`modules.compression.quantization.PTQ_METHODS`; ``default``:
+        :data:`DEFAULT_QUANTIZATION`), each adding a variant that runs an
+        int8 copy of the model (for a quantization-aware model: its export,
+        :func:`modules.compression.qat.export_quantized`), timed on CPU
+        alternately with its fp32 exit. Empty: none.
+    quantization_exits : str
+        ``"last"``: quantized variants of the reference exit only;
+        ``"each"``: of every exit.
+    quantization_keep_fp32 : sequence of str
+        Module-name patterns whose linear layers stay fp32 (default: the
+        CTC heads; empty: quantize them too).
     batch_size : int, optional
         Test batch size (default: the YAML's ``test_dataloader_opts``).
     max_utts : int, optional
@@ -156,6 +185,9 @@ class BenchmarkOptions:
     policy_tolerance: float = 0.10
     policy_timing: str = "chosen"
     policy_lm: bool = True
+    quantization: tuple = ()
+    quantization_exits: str = "last"
+    quantization_keep_fp32: tuple = DEFAULT_KEEP_FP32
     batch_size: int | None = None
     max_utts: int | None = None
     output: str | None = None
@@ -185,6 +217,24 @@ class BenchmarkOptions:
                 f"policy_timing={self.policy_timing!r}: choose one of {POLICY_TIMING}"
             )
         self.policy_grid  # noqa: B018 (resolving it validates the policies)
+        self._check_quantization()
+
+    def _check_quantization(self):
+        """Resolve and check the ``quantization*`` options."""
+        methods = quantization_methods(self.quantization)
+        object.__setattr__(self, "quantization", methods)
+        keep = fp32_patterns(self.quantization_keep_fp32)
+        object.__setattr__(self, "quantization_keep_fp32", keep)
+        if self.quantization_exits not in QUANTIZATION_EXITS:
+            raise OptionError(
+                f"quantization_exits={self.quantization_exits!r}: choose one of "
+                f"{QUANTIZATION_EXITS}"
+            )
+        if methods and self.devices != "auto" and "cpu" not in self.devices:
+            raise OptionError(
+                f"quantization={list(methods)} runs on CPU only: add cpu to "
+                f"devices={self.devices!r}"
+            )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping | None) -> BenchmarkOptions:
@@ -223,6 +273,57 @@ class BenchmarkOptions:
         cut = [name for name, _ in items].index("policy_lm") + 1
         grid = [("policy_grid", {k: tuple(v) for k, v in self.policy_grid.items()})]
         return dict(items[:cut] + grid + items[cut:])
+
+
+def _items(value) -> tuple:
+    """A comma-separated string or a sequence as a tuple of stripped,
+    non-empty strings."""
+    items = value.split(",") if isinstance(value, str) else value or ()
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def quantization_methods(value) -> tuple:
+    """The ``quantization`` option as method keys, ``default`` resolved to
+    :data:`DEFAULT_QUANTIZATION`, each checked to be installed.
+
+    Example
+    -------
+    >>> quantization_methods("default")
+    ('dynamic-int8',)
+    >>> quantization_methods(["int3"])
+    Traceback (most recent call last):
+    ...
+    benchmark.errors.OptionError: quantization: 'int3' is unknown; available: ...
+    """
+    methods = tuple(
+        DEFAULT_QUANTIZATION if m == "default" else m for m in _items(value)
+    )
+    for method in methods:
+        try:
+            check_method(method, key="quantization:")
+        except ValueError as error:
+            raise OptionError(str(error)) from None
+    return methods
+
+
+def fp32_patterns(value) -> tuple:
+    """The ``quantization_keep_fp32`` option as checked regular expressions.
+
+    Example
+    -------
+    >>> fp32_patterns("heads, frontend"), fp32_patterns("")
+    (('heads', 'frontend'), ())
+    """
+    patterns = _items(value)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise OptionError(
+                f"quantization_keep_fp32: {pattern!r} is not a regular "
+                f"expression ({error})"
+            ) from None
+    return patterns
 
 
 def option_default(name: str):

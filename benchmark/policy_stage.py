@@ -102,7 +102,7 @@ def benchmark_policies(ctx: BenchmarkContext, rows: list) -> PolicySweepResult |
         opts.policy_tolerance,
         opts.progressbar,
     )
-    static = [r for r in rows if r.exit is not None]
+    static = [r for r in rows if r.exit is not None and r.quantization is None]
     known = [r for r in static if r.exit == reference.exit_index]
     if not known:
         known = [benchmark_variant(ctx, reference, compare=False)]

@@ -1,5 +1,5 @@
 """Benchmark outputs: ``results.json``, ``results.csv``, ``report.md`` and
-PNG plots (WER vs MACs, time per variant).
+PNG plots (WER vs MACs, time per variant: :mod:`benchmark.report_plots`).
 
 :func:`flat_rows` turns the results (their variants as
 :class:`benchmark.results.VariantResult`) into one flat row per variant (the
@@ -15,26 +15,34 @@ import json
 import os
 from pathlib import Path
 
-from benchmark.formatting import human, number, pyplot, table_row, write_csv
+from benchmark.formatting import human, number, table_row, write_csv
 from benchmark.policy_report import (
     POLICY_CSV_COLUMNS,
     plot_policies,
     policy_flat_rows,
     policy_section,
 )
+from benchmark.quantization_report import quantization_section
+from benchmark.report_plots import plot_time_per_variant, plot_wer_vs_macs
 from benchmark.results import DEVICE_KEYS, VariantResult, results_to_json
 
 CSV_COLUMNS = [
-    "experiment", "test_set", "variant", "exit", "layer", "params",
+    "experiment", "test_set", "variant", "exit", "layer", "quantization",
+    "params", "size_mb",
     "macs_per_batch", "macs_per_audio_second", "encoder_macs_per_audio_second",
+    "quantized_mac_fraction",
     "wer", "wer_lm", "wer_train",
     "cpu_s", "gpu_s", "cpu_lm_s", "gpu_lm_s",
     "cpu_net_s", "cpu_decode_s", "cpu_lm_decode_s", "cpu_rtf", "cpu_lm_rtf",
     "gpu_net_s", "gpu_decode_s", "gpu_lm_decode_s", "gpu_rtf", "gpu_lm_rtf",
+    "cpu_time_vs_fp32", "cpu_time_vs_fp32_min", "cpu_time_vs_fp32_max",
     "alpha", "beta", "pyctcdecode_wer_lm", "pyctcdecode_time_ratio",
 ]  # fmt: skip
 """Columns of ``results.csv`` (times: seconds for the whole test set, median
-of the repeated passes; ``*_s`` = network + decoding)."""
+of the repeated passes; ``*_s`` = network + decoding; ``size_mb``: the whole
+model the variant runs, as saved; ``quantized_mac_fraction``: share of the
+MACs in int8-weight modules; ``cpu_time_vs_fp32``: a quantized variant's
+median, min and max per-round time ratio to its fp32 exit)."""
 
 PYCTCDECODE_NOTE = (
     "Same log-probabilities, LM, unigrams, weights, beam and pruning "
@@ -84,10 +92,13 @@ def flat_rows(results: dict) -> list[dict]:
             "variant": row.name,
             "exit": row.exit,
             "layer": row.layer,
+            "quantization": row.quantization,
             "params": row.params,
+            "size_mb": row.size_mb,
             "macs_per_batch": row.macs_per_batch,
             "macs_per_audio_second": row.macs_per_audio_second,
             "encoder_macs_per_audio_second": row.encoder_macs_per_audio_second,
+            "quantized_mac_fraction": row.quantized_mac_fraction,
             "wer": row.wer,
             "wer_lm": row.wer_lm,
             "wer_train": row.wer_train,
@@ -97,6 +108,9 @@ def flat_rows(results: dict) -> list[dict]:
             "pyctcdecode_time_ratio": pyctc.time_ratio if pyctc else None,
         }
         flat.update(_device_columns(row))
+        cpu_ratios = (row.time_ratios or {}).get("cpu") or {}
+        for key, suffix in (("median", ""), ("min", "_min"), ("max", "_max")):
+            flat[f"cpu_time_vs_fp32{suffix}"] = cpu_ratios.get(key)
         rows.append({k: flat.get(k) for k in CSV_COLUMNS})
     return rows
 
@@ -107,7 +121,9 @@ def flat_rows(results: dict) -> list[dict]:
 
 
 def result_cells(r: dict) -> list[str]:
-    """Params, WERs, times and MACs of a flat row, as in the published table."""
+    """Params, size, WERs, times and MACs of a flat row, as in the published
+    table (plus the model size and the share of MACs in int8 modules)."""
+    fraction = r.get("quantized_mac_fraction")
     return [
         human(r["params"]),
         number(r["wer"]),
@@ -119,12 +135,15 @@ def result_cells(r: dict) -> list[str]:
         human(r["macs_per_batch"]),
         human(r["macs_per_audio_second"]),
         human(r["encoder_macs_per_audio_second"]),
+        number(r.get("size_mb")),
+        "-" if fraction is None else number(100 * fraction, 1),
     ]
 
 
 RESULT_HEADER = [
     "params", "WER %", "WER+LM %", "CPU s", "GPU s", "CPU+LM s", "GPU+LM s",
-    "MACs / batch", "MACs / audio s", "encoder MACs / audio s",
+    "MACs / batch", "MACs / audio s", "encoder MACs / audio s", "size MB",
+    "int8 MACs %",
 ]  # fmt: skip
 
 
@@ -269,12 +288,16 @@ def markdown_report(results: dict) -> str:
         "published; MACs / audio s divides the test-set total by the unpadded "
         "audio duration, comparable across batch sizes. Params are those the "
         "variant runs (front-end, layers up to its exit, its head). RTF = time / "
-        "audio duration.",
+        "audio duration. Size MB: the whole model the variant runs, as saved "
+        "(MB = 1e6 bytes); int8 MACs %: the share of its MACs in modules with "
+        "int8 weights (quantized variants, see below).",
     ]
     checks = [r for r in rows if r["wer_train"] is not None]
     if checks:
         lines += ["", "WER of the same checkpoint in `wer_summary.json`: "]
         lines[-1] += ", ".join(f"{r['variant']} {r['wer_train']:.2f}" for r in checks)
+    quantized = quantization_section(rows)
+    lines += [""] + quantized if quantized else []
     lines += [""] + policy_section(results)
     lines += ["", "## Timing details", ""] + timing_table(results)
     lines += ["", "## Language model", ""] + lm_section(results)
@@ -286,72 +309,6 @@ def markdown_report(results: dict) -> str:
         f"![{Path(p).stem}]({Path(p).name})" for p in plots
     ]
     return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------
-# Plots
-# --------------------------------------------------------------------------
-
-
-def plot_wer_vs_macs(series: dict, path, title="WER vs MACs") -> str:
-    """WER (solid) and WER+LM (dashed) against GMACs per audio second.
-
-    Parameters
-    ----------
-    series : dict
-        Label -> list of flat rows (:func:`flat_rows`).
-    """
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for label, rows in series.items():
-        x = [r["macs_per_audio_second"] / 1e9 for r in rows]
-        (line,) = ax.plot(x, [r["wer"] for r in rows], "o-", label=f"{label}")
-        if any(r["wer_lm"] is not None for r in rows):
-            wer_lm = [r["wer_lm"] for r in rows]
-            ax.plot(x, wer_lm, "s--", color=line.get_color(), label=f"{label} +LM")
-        for r, xi in zip(rows, x):
-            ax.annotate(r["variant"], (xi, r["wer"]), fontsize=7, alpha=0.8)
-    ax.set_xlabel("GMACs per second of audio")
-    ax.set_ylabel("WER %")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return str(path)
-
-
-def plot_time_per_variant(results: dict, path) -> str:
-    """Grouped bars: test-set time per variant for each device, with and
-    without LM (median, min-max error bars)."""
-    plt = pyplot()
-    variants = results["variants"]
-    keys = [
-        (device, dec)
-        for device, timing in variants[0].devices.items()
-        for dec in ("greedy", "lm")
-        if getattr(timing, dec) is not None
-    ]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(variants) + 3), 4.5))
-    width = 0.8 / len(keys)
-    for i, (device, dec) in enumerate(keys):
-        stats = [getattr(v.devices[device], dec)["total_s"] for v in variants]
-        med = [s["median"] for s in stats]
-        err = [[m - s["min"] for m, s in zip(med, stats)],
-               [s["max"] - m for m, s in zip(med, stats)]]  # fmt: skip
-        xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(variants))]
-        label = f"{device} {'+LM' if dec == 'lm' else 'greedy'}"
-        ax.bar(xs, med, width, yerr=err, capsize=2, label=label)
-    ax.set_xticks(range(len(variants)), [v.name for v in variants])
-    ax.set_ylabel("seconds for the test set")
-    ax.set_yscale("log")
-    ax.set_title(f"Time per variant ({results['test_set']})")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return str(path)
 
 
 def write_outputs(results: dict, folder) -> dict:

@@ -133,6 +133,13 @@ VARIANT_REQUIRED_KEYS = (
 from files written before they were added."""
 
 
+OMITTED_WHEN_NONE = (
+    "lm_weights", "pyctcdecode", "quantization", "size_mb",
+    "quantized_mac_fraction", "time_ratios",
+)  # fmt: skip
+"""Keys a ``results.json`` row leaves out when their value is None."""
+
+
 @dataclass(frozen=True)
 class VariantResult:
     """Cost, timing and WERs of one variant (a row of ``results.json``).
@@ -161,6 +168,19 @@ class VariantResult:
         Greedy and LM WERs on the first device (``wer_lm`` None: no LM).
     wer_train : float, optional
         The WER of ``wer_summary.json`` for the same exit.
+    quantization : str, optional
+        The post-training quantization method of a quantized variant (None:
+        the experiment's model, fake-quantized weights included).
+    size_mb : float, optional
+        Size of the whole model it runs, as saved (MB, 1e6 bytes).
+    quantized_mac_fraction : float, optional
+        Fraction of its MACs in modules with int8 weights (0 for fp32).
+    time_ratios : dict, optional
+        A quantized variant's greedy time over its fp32 exit's, per device:
+        :func:`benchmark.timing.summarize` of the per-round ratios of
+        alternated passes (:mod:`benchmark.paired_timing`).
+
+    Rows written before the last four fields existed read them as None.
     """
 
     name: str
@@ -177,14 +197,18 @@ class VariantResult:
     wer: float
     wer_lm: float | None
     wer_train: float | None
+    quantization: str | None = None
+    size_mb: float | None = None
+    quantized_mac_fraction: float | None = None
+    time_ratios: dict | None = None
 
     def to_json(self) -> dict:
-        """The ``results.json`` row; ``lm_weights`` and ``pyctcdecode`` are
-        left out when None."""
+        """The ``results.json`` row; the keys of :data:`OMITTED_WHEN_NONE`
+        are left out when None."""
         data = {}
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.name in ("lm_weights", "pyctcdecode") and value is None:
+            if field.name in OMITTED_WHEN_NONE and value is None:
                 continue
             data[field.name] = value
         data["devices"] = {d: t.to_json() for d, t in self.devices.items()}

@@ -22,6 +22,14 @@ early-exit model; exit ``k`` runs only the layers up to ``k``):
 * the LM beam search is cross-checked with pyctcdecode on the same
   log-probabilities and LM.
 
+With ``--quantization METHOD[,METHOD...]`` (a bare ``--quantization``: the
+default method), each post-training quantization method adds a variant
+running an int8 copy of the model, for the reference exit (``--quantization_exits
+each``: every exit): WER, WER+LM, CPU time alternated with the fp32 exit, model
+size and the fraction of MACs in int8 modules
+(:mod:`benchmark.quantized_variants`); a quantization-aware experiment is
+exported the same way.
+
 On a model with several exits, the dynamic exit policies of
 :mod:`modules.exits.policies` are benchmarked too (``--policies none`` turns them
 off): every ``(policy, threshold)`` of a grid runs the dynamic forward on
@@ -74,6 +82,11 @@ from benchmark.errors import BenchmarkError
 from benchmark.experiment import load_experiment, read_plain_hparams
 from benchmark.options import BenchmarkOptions
 from benchmark.policy_stage import benchmark_policies
+from benchmark.quantized_variants import (
+    fix_quantized_weights,
+    quantization_notes,
+    quantized_variants,
+)
 from benchmark.report import write_outputs
 from benchmark.splits import benchmark_splits, check_dev_is_not_test
 from benchmark.timing import machine_facts, set_threads
@@ -85,7 +98,7 @@ logger = logging.getLogger(__name__)
 
 EFFICIENCY_KEYS = (
     "num_layers", "keep_layers", "downsampling_method", "downsampling_factor",
-    "ctc_upsampling",
+    "ctc_upsampling", "weight_quantization",
 )  # fmt: skip
 """YAML keys recorded in ``results.json`` (``efficiency``) for the sweeps'
 checks (:func:`benchmark.aggregate.baseline_checks`)."""
@@ -170,11 +183,14 @@ def run_benchmark(experiment_folder, **options) -> dict:
     threads = set_threads(opts.threads)
     try:
         exp = load_experiment(experiment_folder)
+        notes = fix_quantized_weights(exp) + quantization_notes(opts, devices)
         variants = build_variants(exp.model, opts.variants)
+        variants += quantized_variants(exp, opts)
         ctx = build_context(exp, opts, devices, device_notes, variants)
         rows = benchmark_variants(ctx, variants)
         policies = benchmark_policies(ctx, rows)
         results = {**describe(ctx, threads), "variants": rows, "policies": policies}
+        results["notes"] += notes
     finally:
         torch.set_num_threads(previous_threads)
     output = Path(opts.output or exp.folder / "benchmark" / ctx.test_set)

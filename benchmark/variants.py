@@ -10,13 +10,14 @@ and register a builder ``builder(model) -> list of Variant`` in
 parameters) and the timed passes of :mod:`benchmark.passes` then treat it like
 the exits.
 Dynamic exit policies, whose thresholds must be chosen on dev first, have
-their own sweep in :mod:`benchmark.policy_sweep`.
+their own sweep in :mod:`benchmark.policy_sweep`; quantized copies of the
+model run as variants of their own (:mod:`benchmark.quantized_variants`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -36,16 +37,39 @@ class Variant:
         ``run(model, wavs, rel_lens) -> log_probs [B, T, V]``.
     exit_index, layer : int, optional
         For static exits: 1-based exit and the layer it sits after.
+    quantization : str, optional
+        The post-training quantization method of ``model``
+        (:data:`modules.compression.quantization.PTQ_METHODS`).
+    model : torch.nn.Module, optional
+        The model this variant runs instead of the one it is given (a
+        quantized copy); None: the one it is given.
     """
 
     name: str
     run: Callable
     exit_index: int | None = None
     layer: int | None = None
+    quantization: str | None = None
+    model: torch.nn.Module | None = None
 
     def __call__(self, model, wavs, rel_lens):
-        """Log-probabilities ``[B, T, V]`` of ``model`` run this way."""
-        return self.run(model, wavs, rel_lens)
+        """Log-probabilities ``[B, T, V]`` of ``model`` (or of the variant's
+        own ``model``) run this way."""
+        return self.run(self.model if self.model is not None else model, wavs, rel_lens)
+
+    def on_given_model(self) -> Variant:
+        """The same variant running the model it is given: for a quantized
+        copy (named ``<name>+<method>``), its fp32 equivalent.
+
+        Example
+        -------
+        >>> copy = Variant("exit1+dynamic-int8", None, 1, 2, "dynamic-int8", object())
+        >>> fp32 = copy.on_given_model()
+        >>> fp32.name, fp32.quantization, fp32.model
+        ('exit1', None, None)
+        """
+        name = self.name.removesuffix(f"+{self.quantization}")
+        return replace(self, name=name, quantization=None, model=None)
 
 
 def _run_exit(model, wavs, rel_lens, exit_index):

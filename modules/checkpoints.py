@@ -12,7 +12,7 @@ import os
 import shutil
 
 from speechbrain.utils.checkpoints import METAFNAME, Checkpointer
-from speechbrain.utils.distributed import if_main_process
+from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -42,13 +42,19 @@ class AtomicCheckpointer(Checkpointer):
         )
 
     def save_checkpoint(self, *args, **kwargs):
-        """Save, then publish the checkpoint by renaming its meta file."""
+        """Save, then publish the checkpoint by renaming its meta file.
+
+        Every process waits for the renaming (DDP): a process that listed the
+        checkpoints before it would delete other checkpoints than the main
+        process, and their collective calls would no longer match (a hang).
+        """
         if if_main_process():
             self.remove_unfinished_checkpoints()
         checkpoint = super().save_checkpoint(*args, **kwargs)
         if checkpoint is not None:
             meta = checkpoint.path / METAFNAME
             os.replace(meta.with_name(meta.name + PARTIAL_SUFFIX), meta)
+        ddp_barrier()
         return checkpoint
 
     def remove_unfinished_checkpoints(self):

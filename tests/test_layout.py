@@ -20,6 +20,7 @@ TOP_LEVEL = ("modules", "benchmark", "recipes", "train", "tests")
 # modules/ subpackage -> layer; a file imports only its layer or lower ones.
 LAYERS = {
     "checkpoints": 0,
+    "experiment_folder": 0,
     "nn": 0,
     "data": 0,
     "decoding": 1,

@@ -242,6 +242,8 @@ class LogitKDLoss(_TeacherMixin, ExitLoss):
     """
 
     uses_teacher = True
+    # A frozen teacher must have the student's frame rate (start-up check).
+    frame_level_teacher = True
 
     def __init__(self, temperature=2.0, kd_weight=0.5, num_exits=None, blank_index=0):
         super().__init__(num_exits=num_exits, blank_index=blank_index)

@@ -15,6 +15,7 @@ import speechbrain as sb
 import torch
 from speechbrain.decoders.ctc import CTCBeamSearcher
 
+from modules.compression.teachers import resolve_teacher_exit
 from modules.data.tokenizer import ctc_labels
 from modules.decoding.greedy import greedy_words
 from modules.losses.ctc_feasibility import check_ctc_batch
@@ -98,9 +99,8 @@ class EarlyExitCTCBrain(sb.Brain):
         teacher_log_probs = None
         if stage == sb.Stage.TRAIN and teacher is not None:
             with torch.no_grad():
-                teacher_log_probs = teacher.exit_log_probs(
-                    *batch.sig, teacher.num_exits
-                )
+                exit_index = resolve_teacher_exit(self.run_setup.teacher_exit, teacher)
+                teacher_log_probs = teacher.exit_log_probs(*batch.sig, exit_index)
         loss = self.run_setup.exit_loss(
             exit_log_probs, wav_lens, tokens, token_lens, teacher_log_probs
         )
@@ -251,7 +251,8 @@ class EarlyExitCTCBrain(sb.Brain):
             )
 
     def on_fit_start(self):
-        """Recover as usual; feature statistics and teacher to the device.
+        """Recover as usual; feature statistics and teacher (with its own
+        statistics) to the device.
 
         A schedule with ``num_training_steps: null`` gets the run's number of
         updates after recovery (which restores the saved value), so that
@@ -267,6 +268,7 @@ class EarlyExitCTCBrain(sb.Brain):
         self.normalizers_to_device()
         if self.run_setup.teacher is not None:
             self.run_setup.teacher.to(self.device)
+            normalizers_to(self.run_setup.teacher, self.device)
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Load the best checkpoint, then put feature statistics on the device."""

@@ -2,11 +2,11 @@
 
 Everything that can be wrong in the YAML (a loss class that does not exist or
 is not an exit loss, loss options it does not take, a manual activation beyond
-the last exit, a KD teacher that does not exist or does not fit, a
-downsampling kernel longer than the shortest utterance, a layer-removal
-checkpoint of another architecture) is checked by :func:`build_run_setup`,
-before any data preparation or training step, and the error names the YAML
-key and the fix.
+the last exit, a KD teacher that does not exist or does not fit, FitNets
+layers that do not exist, a downsampling kernel longer than the shortest
+utterance, a layer-removal checkpoint of another architecture) is checked by
+:func:`build_run_setup`, before any data preparation or training step, and the
+error names the YAML key and the fix.
 
 YAML keys read:
 
@@ -21,6 +21,15 @@ YAML keys read:
   last exit), or a checkpoint folder (``.../save/CKPT+...``) or an experiment's
   ``save`` folder whose best checkpoint (lowest dev WER) is a frozen teacher of
   the same architecture (only with a loss whose ``uses_teacher`` is True);
+- ``teacher``: ``null``, or the experiment folder of a trained CTC model of
+  any architecture, the frozen teacher of a smaller student
+  (:mod:`modules.compression.teachers`; exclusive with
+  ``kd_teacher_checkpoint``): the student adopts its tokenizer, and a loss
+  that compares frames (``frame_level_teacher``) needs the same frame rate;
+- ``teacher_exit``: the frozen teacher's exit distilled from (1-based),
+  ``null`` for its last one;
+- ``fitnets_epochs``, ``fitnets_hint_layer``, ``fitnets_guided_layers``:
+  FitNets hints before the distillation (:mod:`modules.compression.fitnets`);
 - ``min_duration`` (against a waveform downsampler's kernel) and the layer
   removal keys of :mod:`modules.compression.layer_removal`.
 """
@@ -30,16 +39,26 @@ import inspect
 import pkgutil
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hyperpyyaml import load_hyperpyyaml
 
 import modules.losses
+from modules.compression.fitnets import FitNetsSetup, configure_fitnets
 from modules.compression.layer_removal import configure_layer_removal
-from modules.compression.teachers import load_frozen_teacher
+from modules.compression.teachers import (
+    adopt_teacher_tokenizer,
+    check_teacher_frames,
+    load_frozen_teacher,
+    load_teacher_experiment,
+    resolve_teacher_exit,
+)
+from modules.data.datasets import build_tokenizer
+from modules.data.tokenizer import load_tokenizer
 from modules.losses.exit_losses import EarlyExitCTCLoss, ExitLoss
 from modules.models.early_exit import EarlyExitCTC
 from modules.nn.downsampling import WaveformDownsampler
+from modules.training.fitnets_brain import check_fitnets_brain
 
 LOSS_CLASS_TAG = re.compile(r"^loss_class:\s*!name:(\S+)", re.MULTILINE)
 
@@ -59,6 +78,13 @@ class RunSetup:
         Manual exit activation: train only the first K exits; None for all.
     teacher : modules.models.early_exit.EarlyExitCTC or None
         The frozen KD teacher; None for the online teacher or no KD.
+    teacher_exit : int or None
+        The frozen teacher's exit distilled from (None without one).
+    tokenizer_path : str or None
+        The ``teacher``'s tokenizer, copied into ``tokenizer_folder``; None:
+        the run trains its own (:func:`build_run_tokenizer`).
+    fitnets : modules.compression.fitnets.FitNetsSetup or None
+        FitNets stage-1 settings and hint regressor; None without FitNets.
 
     Example
     -------
@@ -74,6 +100,10 @@ class RunSetup:
     exit_loss: ExitLoss
     train_exits: int | None
     teacher: EarlyExitCTC | None
+    # Keyword-only, so that subclasses (AEDRunSetup) may add required fields.
+    teacher_exit: int | None = field(default=None, kw_only=True)
+    tokenizer_path: str | None = field(default=None, kw_only=True)
+    fitnets: FitNetsSetup | None = field(default=None, kw_only=True)
 
     @property
     def ranking_exit(self):
@@ -244,35 +274,81 @@ def check_train_exits(hparams, num_exits):
     return train_exits
 
 
-def build_teacher(hparams, model, exit_loss):
-    """The frozen teacher of ``kd_teacher_checkpoint``; None when it is null.
+def teacher_key(hparams, exit_loss):
+    """The YAML key of the run's frozen teacher (``teacher`` or
+    ``kd_teacher_checkpoint``), None without one; checked against the loss.
 
     Example
     -------
-    >>> build_teacher({"kd_teacher_checkpoint": "/x"}, None, EarlyExitCTCLoss())
-    ... # doctest: +ELLIPSIS
+    >>> teacher_key({"teacher": "/x"}, EarlyExitCTCLoss())  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    ValueError: kd_teacher_checkpoint is set but loss_class=...
+    ValueError: teacher is set but loss_class=...
     """
-    path = hparams.get("kd_teacher_checkpoint")
-    if path is None:
-        return None
-    if not exit_loss.uses_teacher:
+    keys = [k for k in ("teacher", "kd_teacher_checkpoint") if hparams.get(k)]
+    if len(keys) == 2:
+        raise ValueError(
+            "teacher and kd_teacher_checkpoint are both set: give one frozen "
+            "teacher (teacher: an experiment folder of any architecture; "
+            "kd_teacher_checkpoint: a checkpoint of this model's architecture)"
+        )
+    key = keys[0] if keys else None
+    if key and not exit_loss.uses_teacher:
         teachers = [
             name for name, cls in exit_loss_classes().items() if cls.uses_teacher
         ]
         raise ValueError(
-            f"kd_teacher_checkpoint is set but loss_class="
-            f"{class_name(type(exit_loss))} uses no teacher; use one of "
-            f"{', '.join(teachers)} or set kd_teacher_checkpoint: null"
+            f"{key} is set but loss_class={class_name(type(exit_loss))} uses "
+            f"no teacher; use one of {', '.join(teachers)} or set {key}: null"
         )
-    if not isinstance(path, str):
+    if key is None and getattr(exit_loss, "requires_teacher", False):
         raise ValueError(
-            f"kd_teacher_checkpoint={path!r}: give a save/ or save/CKPT+... "
-            "folder path, or null for the online teacher"
+            f"loss_class={class_name(type(exit_loss))} distils from a frozen "
+            "teacher, but teacher is null: give --teacher=EXPERIMENT_FOLDER, or "
+            "train without a teacher with --loss_class="
+            "'!name:modules.losses.exit_losses.EarlyExitCTCLoss' --loss_options=null"
         )
-    return load_frozen_teacher(model, path, key="kd_teacher_checkpoint")
+    if key is None and hparams.get("teacher_exit") is not None:
+        raise ValueError(
+            f"teacher_exit={hparams['teacher_exit']} but there is no frozen "
+            "teacher; set teacher (or kd_teacher_checkpoint), or teacher_exit: null"
+        )
+    return key
+
+
+def build_teacher(hparams, model, exit_loss):
+    """The frozen teacher: ``(teacher, teacher_exit, tokenizer_path)``, all
+    None without one (see :class:`RunSetup`)."""
+    key = teacher_key(hparams, exit_loss)
+    if key is None:
+        return None, None, None
+    path = hparams[key]
+    if key == "kd_teacher_checkpoint":
+        if not isinstance(path, str):
+            raise ValueError(
+                f"kd_teacher_checkpoint={path!r}: give a save/ or save/CKPT+... "
+                "folder path, or null for the online teacher"
+            )
+        teacher = load_frozen_teacher(model, path, key=key)
+        return teacher, resolve_teacher_exit(hparams.get("teacher_exit"), teacher), None
+    trained = load_teacher_experiment(path, key=key)
+    teacher_exit = resolve_teacher_exit(hparams.get("teacher_exit"), trained.model)
+    tokenizer_path = adopt_teacher_tokenizer(trained, hparams, key=key)
+    if getattr(exit_loss, "frame_level_teacher", False):
+        check_teacher_frames(
+            trained.model, teacher_exit, trained.hparams, model, hparams
+        )
+    return trained.model, teacher_exit, tokenizer_path
+
+
+def build_run_tokenizer(hparams, run_setup):
+    """The run's tokenizer: the ``teacher``'s (copied into
+    ``tokenizer_folder`` at start-up), else trained once on the training
+    transcripts (:func:`modules.data.datasets.build_tokenizer`; after data
+    preparation)."""
+    if run_setup.tokenizer_path is not None:
+        return load_tokenizer(run_setup.tokenizer_path)
+    return build_tokenizer(hparams)
 
 
 def configure_efficiency(hparams):
@@ -306,8 +382,9 @@ def build_run_setup(hparams):
     Returns
     -------
     RunSetup
-        Model, exit loss, manual exit activation and frozen teacher. The model
-        has its layer-removal initialisation, when the YAML asks for one.
+        Model, exit loss, manual exit activation, frozen teacher and FitNets.
+        The model has its layer-removal initialisation, when the YAML asks for
+        one.
     """
     model = hparams.get("model")
     if not isinstance(model, EarlyExitCTC):
@@ -318,8 +395,16 @@ def build_run_setup(hparams):
         )
     exit_loss = build_exit_loss(hparams, model.num_exits)
     train_exits = check_train_exits(hparams, model.num_exits)
-    teacher = build_teacher(hparams, model, exit_loss)
+    teacher, teacher_exit, tokenizer_path = build_teacher(hparams, model, exit_loss)
+    fitnets = configure_fitnets(hparams, model, teacher)
+    check_fitnets_brain(hparams, fitnets)
     configure_efficiency(hparams)
     return RunSetup(
-        model=model, exit_loss=exit_loss, train_exits=train_exits, teacher=teacher
+        model=model,
+        exit_loss=exit_loss,
+        train_exits=train_exits,
+        teacher=teacher,
+        teacher_exit=teacher_exit,
+        tokenizer_path=tokenizer_path,
+        fitnets=fitnets,
     )

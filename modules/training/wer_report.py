@@ -4,6 +4,15 @@ import csv
 import json
 import os
 
+# Keys of a test set's results, as table columns: greedy CTC, CTC beam search,
+# greedy attention and joint CTC/attention beam search (AED models).
+COLUMNS = (
+    ("wer", ""),
+    ("wer_beam", " (beam)"),
+    ("wer_attention", " (attention)"),
+    ("wer_joint", " (joint beam)"),
+)
+
 
 def write_wer_summary(results, folder):
     """Write ``wer_summary.json`` and ``wer_summary.md`` (exits x test sets).
@@ -13,7 +22,8 @@ def write_wer_summary(results, folder):
     results : dict
         ``{test_set: {"exit_layers": [...], "wer": [...], "num_utts": n}}``
         (greedy WERs), with ``"wer_beam"`` when the test stage also ran the
-        CTC beam search, and ``"ranking_exit"`` (the exit whose dev WER chose
+        CTC beam search, ``"wer_attention"`` and ``"wer_joint"`` for AED
+        models, and ``"ranking_exit"`` (the exit whose dev WER chose
         the checkpoint, noted under the table) when known.
     folder : str
         Output folder.
@@ -38,7 +48,7 @@ def write_wer_summary(results, folder):
     columns = [
         (test_set, key, f"{test_set} WER %{label}")
         for test_set in results
-        for key, label in (("wer", ""), ("wer_beam", " (beam)"))
+        for key, label in COLUMNS
         if key in results[test_set]
     ]
     exit_layers = next(iter(results.values()))["exit_layers"]

@@ -1,0 +1,193 @@
+"""Start-up set-up of an early-exit AED training run, checked from the YAML.
+
+Everything of :func:`modules.training.run_setup.build_run_setup` (the CTC side's
+``loss_class`` / ``loss_options``, ``train_exits``, ``kd_teacher_checkpoint``,
+downsampling), plus the AED keys, each checked with an error naming it:
+
+- ``model``: a :class:`modules.models.aed_early_exit.EarlyExitAED` (its
+  decoder width is checked when the YAML builds it: ``decoder_d_model`` must
+  equal ``d_model``);
+- ``ctc_weight``, ``label_smoothing``, ``attention_weights``: the joint loss
+  (:class:`modules.losses.aed.JointCTCAttentionLoss`);
+- ``bos_index``, ``eos_index``, ``blank_index``: distinct ids below
+  ``output_neurons``;
+- ``benchmark`` must be False (no AED benchmark stage yet);
+- ``test_beam_size`` (>= 1), ``decoding_ctc_weight`` (in [0, 1]),
+  ``length_normalization``, ``max_decode_ratio`` (> 0),
+  ``ctc_scorer_beam_scale`` (>= 1 or null): the searches of
+  :mod:`modules.decoding.aed_search`;
+- ``valid_search_interval`` (>= 1 or null): how often every exit is decoded
+  by attention on dev.
+"""
+
+from dataclasses import dataclass, fields
+
+from modules.decoding.aed_search import AEDSearchOptions
+from modules.losses.aed import JointCTCAttentionLoss
+from modules.models.aed_early_exit import EarlyExitAED
+from modules.training.run_setup import RunSetup, build_run_setup, class_name
+
+
+@dataclass(frozen=True)
+class AEDRunSetup(RunSetup):
+    """:class:`modules.training.run_setup.RunSetup` of an AED run.
+
+    Attributes
+    ----------
+    joint_loss : modules.losses.aed.JointCTCAttentionLoss
+        The training loss (its CTC side is ``exit_loss``).
+    search : modules.decoding.aed_search.AEDSearchOptions
+        Settings of the greedy and beam searches.
+    valid_search_interval : int or None
+        Every exit is decoded by attention on dev every that many epochs and
+        at the last one; in the other epochs only the ranking exit (None: at
+        the last epoch only).
+    """
+
+    joint_loss: JointCTCAttentionLoss
+    search: AEDSearchOptions
+    valid_search_interval: int | None
+
+
+def check_special_ids(hparams):
+    """``bos_index``, ``eos_index`` and ``blank_index``: distinct token ids.
+
+    Example
+    -------
+    >>> check_special_ids({"bos_index": 2, "eos_index": 2, "blank_index": 0,
+    ...                    "output_neurons": 8})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: bos_index=2, eos_index=2, blank_index=0 must be distinct ...
+    """
+    keys = ("bos_index", "eos_index", "blank_index")
+    ids = [hparams.get(key) for key in keys]
+    vocab = hparams.get("output_neurons")
+    text = ", ".join(f"{key}={value!r}" for key, value in zip(keys, ids))
+    if len(set(ids)) < 3 or not all(isinstance(i, int) and 0 <= i < vocab for i in ids):
+        raise ValueError(
+            f"{text} must be distinct token ids below output_neurons={vocab} "
+            "(this project's tokenizers: blank 0, BOS 2, EOS 3)"
+        )
+
+
+def build_search_options(hparams):
+    """The searches' settings, checked.
+
+    Example
+    -------
+    >>> hparams = {"bos_index": 2, "eos_index": 3, "blank_index": 0,
+    ...            "output_neurons": 8, "test_beam_size": 0,
+    ...            "decoding_ctc_weight": 0.4, "length_normalization": True,
+    ...            "max_decode_ratio": 1.0, "ctc_scorer_beam_scale": None}
+    >>> build_search_options(hparams)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: test_beam_size=0 must be an integer >= 1 ...
+    """
+    check_special_ids(hparams)
+    beam = hparams.get("test_beam_size")
+    if not isinstance(beam, int) or isinstance(beam, bool) or beam < 1:
+        raise ValueError(
+            f"test_beam_size={beam!r} must be an integer >= 1 (the beam of the "
+            "test stage's joint CTC/attention search)"
+        )
+    weight = hparams.get("decoding_ctc_weight")
+    if not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+        raise ValueError(
+            f"decoding_ctc_weight={weight!r} must be in [0, 1] (CTC share of "
+            "the joint search's scores; 0 for attention only)"
+        )
+    ratio = hparams.get("max_decode_ratio")
+    if not isinstance(ratio, (int, float)) or ratio <= 0:
+        raise ValueError(
+            f"max_decode_ratio={ratio!r} must be > 0 (decoding steps per "
+            "encoder frame, 1.0 in SpeechBrain's recipes)"
+        )
+    scale = hparams.get("ctc_scorer_beam_scale")
+    if scale is not None and (not isinstance(scale, (int, float)) or scale < 1):
+        raise ValueError(
+            f"ctc_scorer_beam_scale={scale!r} must be >= 1 (CTC scores for the "
+            "decoder's scale x beam best tokens), or null for every token"
+        )
+    return AEDSearchOptions(
+        bos_index=hparams["bos_index"],
+        eos_index=hparams["eos_index"],
+        blank_index=hparams["blank_index"],
+        beam_size=beam,
+        ctc_weight=float(weight),
+        length_normalization=bool(hparams.get("length_normalization")),
+        max_decode_ratio=float(ratio),
+        ctc_scorer_beam_scale=None if scale is None else float(scale),
+    )
+
+
+def check_valid_search_interval(hparams):
+    """``valid_search_interval``: a positive integer, or None.
+
+    Example
+    -------
+    >>> check_valid_search_interval({"valid_search_interval": 0})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: valid_search_interval=0 must be an integer >= 1 ...
+    """
+    interval = hparams.get("valid_search_interval")
+    if interval is not None and (
+        not isinstance(interval, int) or isinstance(interval, bool) or interval < 1
+    ):
+        raise ValueError(
+            f"valid_search_interval={interval!r} must be an integer >= 1 (every "
+            "exit decoded by attention on dev every that many epochs), or null "
+            "for the last epoch only"
+        )
+    return interval
+
+
+def build_aed_run_setup(hparams):
+    """Build and check the run-time objects of an AED training run.
+
+    Arguments
+    ---------
+    hparams : dict
+        The loaded recipe YAML (keys in this module's docstring).
+
+    Returns
+    -------
+    AEDRunSetup
+
+    Example
+    -------
+    >>> build_aed_run_setup({"model": None})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: model=builtins.NoneType is not an early-exit AED model; ...
+    """
+    model = hparams.get("model")
+    if not isinstance(model, EarlyExitAED):
+        raise ValueError(
+            f"model={class_name(type(model))} is not an early-exit AED model; "
+            "use model: !new:modules.models.aed_early_exit.EarlyExitAED"
+        )
+    if hparams.get("benchmark"):
+        raise ValueError(
+            "benchmark: True is not available for AED models yet (the benchmark "
+            "stage times CTC decoding only); set benchmark: False"
+        )
+    search = build_search_options(hparams)
+    interval = check_valid_search_interval(hparams)
+    base = build_run_setup(hparams)
+    joint_loss = JointCTCAttentionLoss(
+        base.exit_loss,
+        ctc_weight=hparams.get("ctc_weight"),
+        label_smoothing=hparams.get("label_smoothing", 0.0),
+        attention_weights=hparams.get("attention_weights"),
+        num_exits=model.num_exits,
+    )
+    return AEDRunSetup(
+        **{field.name: getattr(base, field.name) for field in fields(base)},
+        joint_loss=joint_loss,
+        search=search,
+        valid_search_interval=interval,
+    )

@@ -1,0 +1,107 @@
+"""Greedy and joint CTC/attention searches of one exit, on decoders and CTC
+heads whose outputs are set by hand."""
+
+import dataclasses
+
+import torch
+from speechbrain.nnet.linear import Linear
+
+from modules.decoding.aed_search import (
+    AEDSearchOptions,
+    greedy_searcher,
+    hypotheses_words,
+    joint_beam_searcher,
+)
+
+VOCAB = 8
+BOS, EOS, BLANK = 2, 3, 0
+OPTIONS = AEDSearchOptions(BOS, EOS, BLANK, 4, 0.0, True, 1.0, None)
+
+
+class ScriptedDecoder:
+    """A decoder whose next-token scores depend on the prefix length only:
+    ``script[u]`` is the preferred token after ``u`` tokens (then EOS)."""
+
+    def __init__(self, script, margin=5.0):
+        self.script = script
+        self.margin = margin
+
+    def decode(self, tgt, encoder_out, enc_len=None):
+        steps = tgt.shape[1]
+        scores = torch.zeros(tgt.shape[0], steps, VOCAB)
+        for u in range(steps):
+            best = self.script[u] if u < len(self.script) else EOS
+            scores[:, u, best] = self.margin
+        return scores, None
+
+
+def identity_output():
+    """A SpeechBrain ``Linear`` that passes the decoder's scores through."""
+    layer = Linear(input_size=VOCAB, n_neurons=VOCAB, bias=False)
+    with torch.no_grad():
+        layer.w.weight.copy_(torch.eye(VOCAB))
+    return layer
+
+
+class FrameTokens(torch.nn.Module):
+    """A CTC head reading frame ``t``'s preferred token from the input."""
+
+    def forward(self, x):
+        return x * 10.0
+
+
+def ctc_frames(tokens, frames=8):
+    """Encoder states whose CTC posteriors spell ``tokens`` (blanks between)."""
+    states = torch.zeros(1, frames, VOCAB)
+    states[0, :, BLANK] = 1.0
+    for t, token in enumerate(tokens):
+        states[0, 2 * t + 1, BLANK] = 0.0
+        states[0, 2 * t + 1, token] = 1.0
+    return states
+
+
+def test_greedy_and_attention_beam_follow_the_decoder():
+    decoder, output = ScriptedDecoder([5, 6, 7]), identity_output()
+    states = torch.rand(2, 8, VOCAB)
+    greedy, *_ = greedy_searcher(decoder, output, OPTIONS)(states, torch.ones(2))
+    beam, *_ = joint_beam_searcher(decoder, output, None, OPTIONS)(
+        states, torch.ones(2)
+    )
+    assert [list(map(int, h)) for h in greedy] == [[5, 6, 7], [5, 6, 7]]
+    assert [list(map(int, h)) for h in beam] == [[5, 6, 7], [5, 6, 7]]
+
+
+def test_the_ctc_head_corrects_a_weak_decoder_in_the_joint_search():
+    decoder, output = ScriptedDecoder([5, 6, 7], margin=0.5), identity_output()
+    states = ctc_frames([5, 4, 7])
+    joint = dataclasses.replace(OPTIONS, ctc_weight=0.7)
+    attention, *_ = joint_beam_searcher(decoder, output, FrameTokens(), OPTIONS)(
+        states, torch.ones(1)
+    )
+    both, *_ = joint_beam_searcher(decoder, output, FrameTokens(), joint)(
+        states, torch.ones(1)
+    )
+    pre_beam = dataclasses.replace(joint, ctc_scorer_beam_scale=2.0)
+    pruned, *_ = joint_beam_searcher(decoder, output, FrameTokens(), pre_beam)(
+        states, torch.ones(1)
+    )
+    assert list(map(int, attention[0])) == [5, 6, 7]
+    assert list(map(int, both[0])) == [5, 4, 7]
+    assert list(map(int, pruned[0])) == [5, 4, 7]
+
+
+def test_max_decode_ratio_bounds_the_hypotheses():
+    decoder, output = ScriptedDecoder([5] * 20), identity_output()
+    short = dataclasses.replace(OPTIONS, max_decode_ratio=0.5)
+    hyps, *_ = greedy_searcher(decoder, output, short)(
+        torch.rand(1, 8, VOCAB), torch.ones(1)
+    )
+    assert len(hyps[0]) == 4
+
+
+def test_hypotheses_become_words():
+    class Pieces:
+        def decode_ids(self, ids):
+            return " ".join(f"w{i}" for i in ids)
+
+    assert hypotheses_words([[5, 6], []], Pieces()) == [["w5", "w6"], []]
