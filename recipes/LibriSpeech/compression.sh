@@ -15,8 +15,8 @@
 #
 #   recipes/LibriSpeech/compression.sh [--key=value ...]
 #
-# The arguments are extra train.py overrides given to every student run; they
-# must not repeat a key the script sets (output_folder, experiment_name,
+# The arguments are extra train.py overrides given to every run, the
+# teacher's training included; they must not repeat a key the script sets (output_folder, experiment_name,
 # teacher, loss_class, loss_options, fitnets_epochs, weight_quantization_bits,
 # synthetic_corpus, benchmark, benchmark_options).
 # Settings, by environment variable [default]:
@@ -53,6 +53,7 @@ LM=${LM:-auto}
 BENCHMARK_OPTIONS=${BENCHMARK_OPTIONS:-"{lm: $LM, quantization: [dynamic-int8]}"}
 
 common=(--benchmark=True "--benchmark_options=$BENCHMARK_OPTIONS")
+EXTRA=("$@")
 if [[ -n "${CORPUS:-}" ]]; then common+=("--synthetic_corpus=$CORPUS"); fi
 if [[ -n "${EPOCHS:-}" ]]; then common+=("--number_of_epochs=$EPOCHS"); fi
 
@@ -77,7 +78,6 @@ student_overrides() {
 for student in $STUDENTS; do student_overrides "$student" >/dev/null; done
 
 if [[ "$TEACHER" == "$OUT/teacher" ]]; then
-    EXTRA=()
     YAML_STUDENT=$YAML
     YAML=$TEACHER_YAML
     run_experiment compression "$TEACHER" compression_teacher
@@ -93,7 +93,6 @@ fi
 
 for student in $STUDENTS; do
     overrides=$(student_overrides "$student")
-    EXTRA=("$@")
     # shellcheck disable=SC2086  # the overrides hold no spaces
     run_experiment compression "$OUT/$student" "compression_$student" $overrides
     experiments+=("$OUT/$student")
