@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Train and test a model described by a YAML: CTC (plain or early-exit), or
 an early-exit attention encoder-decoder, whose YAML names its Brain
-(``brain_class``) and start-up set-up (``run_setup_builder``).
+(``brain_class``), start-up set-up (``run_setup_builder``) and, where the
+training data is not the segmented manifests, what builds it
+(``train_data_builder``, called with the YAML and the tokenizer).
 
     python train.py hparams/conformer_ctc_baseline.yaml [--key=value ...]
 
@@ -85,6 +87,8 @@ def main(argv):
     prepare_data(hparams)
     tokenizer = build_run_tokenizer(hparams, run_setup)
     train_set, dev_set, tests = build_datasets(hparams, tokenizer)
+    if "train_data_builder" in hparams:  # e.g. context-length chunks
+        train_set = hparams["train_data_builder"](hparams, tokenizer)
 
     brain = hparams.get("brain_class", EarlyExitCTCBrain)(
         modules=hparams["modules"],

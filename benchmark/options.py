@@ -104,7 +104,9 @@ class BenchmarkOptions:
     alpha, beta : float
         Weights used when ``tune="none"``.
     tune_max_utts : int, optional
-        Dev utterances used for tuning (evenly spread; None: all).
+        Dev utterances used for tuning (evenly spread; None: all): the LM
+        weights and, for an AED, its dynamic exits' thresholds
+        (:mod:`benchmark.aed_dynamic_stage`).
     pyctcdecode : str
         Cross-check with pyctcdecode on ``"each"`` variant, ``"last"`` (the
         reference exit) or ``"none"``.
@@ -136,7 +138,7 @@ class BenchmarkOptions:
         (:data:`modules.compression.quantization.PTQ_METHODS`; ``default``:
         :data:`DEFAULT_QUANTIZATION`), each adding a variant that runs an
         int8 copy of the model (for a quantization-aware model: its export,
-        :func:`modules.compression.qat.export_quantized`), timed on CPU
+        :func:`modules.compression.qat_export.export_quantized`), timed on CPU
         alternately with its fp32 exit. Empty: none.
     quantization_exits : str
         ``"last"``: quantized variants of the reference exit only;
@@ -147,7 +149,8 @@ class BenchmarkOptions:
     batch_size : int, optional
         Test batch size (default: the YAML's ``test_dataloader_opts``).
     max_utts : int, optional
-        Use only this many test utterances (smoke tests).
+        Use only this many test utterances, evenly spread (smoke tests; an
+        AED's beam searches on a small CPU).
     output : str, optional
         Output folder (default ``EXP/benchmark/<test set>``).
     progressbar : bool

@@ -2,7 +2,7 @@
 
 For each post-training method of the ``quantization`` option
 (:data:`modules.compression.quantization.PTQ_METHODS`), the experiment's
-model is quantized once (:func:`modules.compression.qat.export_quantized`:
+model is quantized once (:func:`modules.compression.qat_export.export_quantized`:
 a quantization-aware model's weights keep their trained quantized values
 first) and its reference exit (``quantization_exits: each``: every exit)
 becomes a variant ``exit<k>+<method>`` running that copy. Its WERs come
@@ -29,9 +29,9 @@ from dataclasses import replace
 from benchmark.context import BenchmarkContext
 from benchmark.paired_timing import time_paired_on_device
 from benchmark.variants import Variant, exit_variants
-from modules.compression.qat import (
+from modules.compression.qat import has_weight_quantization
+from modules.compression.qat_export import (
     export_quantized,
-    has_weight_quantization,
     with_quantized_weights_fixed,
 )
 from modules.compression.quantization import PTQ_METHODS
@@ -88,7 +88,7 @@ def time_quantized(ctx: BenchmarkContext, variant: Variant):
 def fix_quantized_weights(exp) -> list[str]:
     """Prepare a quantization-aware experiment: ``exp.model`` becomes a copy
     whose parameters hold their quantized values
-    (:func:`modules.compression.qat.with_quantized_weights_fixed`), so that
+    (:func:`modules.compression.qat_export.with_quantized_weights_fixed`), so that
     its fp32 rows compute what the trained model computes in eval mode
     without re-quantizing the weights in every timed pass. Returns the
     report's note (none for a plain model)."""
@@ -99,7 +99,7 @@ def fix_quantized_weights(exp) -> list[str]:
         "The model quantizes its weights in training (weight_quantization: "
         f"{exp.hparams.get('weight_quantization')}): its fp32 rows run the "
         "quantized weight values (fixed once, stored in fp32); its quantized "
-        "rows are its export (modules.compression.qat.export_quantized)."
+        "rows are its export (modules.compression.qat_export.export_quantized)."
     ]
 
 
@@ -111,7 +111,9 @@ def quantization_notes(opts, devices) -> list[str]:
         "Quantized variants ("
         + ", ".join(_describe(m) for m in opts.quantization)
         + "): linear layers quantized except those matching "
-        f"{list(opts.quantization_keep_fp32) or 'none'}; MACs counted on the "
+        f"{list(opts.quantization_keep_fp32) or 'none'}; their other weight "
+        "tensors (attention input projections, convolution kernels) stored "
+        "in int8 and used in fp32; MACs counted on the "
         "fp32 model (quantized kernels are invisible to the MAC counter); "
         "timed on CPU, alternately with the same fp32 exit; no pyctcdecode "
         "check."

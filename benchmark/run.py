@@ -41,6 +41,13 @@ alternately with the reference exit (:mod:`benchmark.policy_sweep`,
 one: the last exit, or exit K of ``train_exits: K`` (the exits above it were
 never trained); ``tune: last`` and ``pyctcdecode: last`` use it too.
 
+An early-exit attention encoder-decoder (AED) gets, besides its exits' CTC
+rows (greedy CTC and CTC + LM), every exit's greedy attention decoding and
+joint CTC/attention beam search (encoder and decoding timed apart, decoder
+MACs counted on the real decoding pass) and dynamic exits decided from the
+CTC heads, each exit decoding with its own decoder, in place of the CTC
+policies (:mod:`benchmark.aed_stage`, report: :mod:`benchmark.aed_report`).
+
 Results go to ``EXP/benchmark/<test set>/`` (or ``--output``):
 ``report.md``, ``results.json``, ``results.csv``, ``policies.csv`` and PNG
 plots. From Python,
@@ -75,6 +82,9 @@ from pathlib import Path
 
 import torch
 
+from benchmark.aed_report import write_aed_outputs
+from benchmark.aed_searches import is_aed
+from benchmark.aed_stage import benchmark_aed
 from benchmark.cli import option_mapping, parse_args
 from benchmark.context import BenchmarkContext, build_context
 from benchmark.devices import resolve_devices
@@ -174,7 +184,9 @@ def run_benchmark(experiment_folder, **options) -> dict:
         (:class:`benchmark.results.VariantResult`) and ``policies``
         (:class:`benchmark.policy_results.PolicySweepResult`) as typed rows
         (written, with ``report.md``, ``results.csv`` and the plots, to
-        ``results["output"]``).
+        ``results["output"]``); for an AED, also ``aed``
+        (:class:`benchmark.aed_results.AEDResults`), its ``policies`` being
+        its dynamic exits (:mod:`benchmark.aed_stage`).
     """
     opts = BenchmarkOptions.from_mapping(options)
     check_splits_before_loading(experiment_folder, opts)
@@ -188,14 +200,18 @@ def run_benchmark(experiment_folder, **options) -> dict:
         variants += quantized_variants(exp, opts)
         ctx = build_context(exp, opts, devices, device_notes, variants)
         rows = benchmark_variants(ctx, variants)
-        policies = benchmark_policies(ctx, rows)
-        results = {**describe(ctx, threads), "variants": rows, "policies": policies}
+        if is_aed(exp.model):
+            measured = benchmark_aed(ctx, rows)
+        else:
+            measured = {"variants": rows, "policies": benchmark_policies(ctx, rows)}
+        notes += measured.pop("notes", [])
+        results = {**describe(ctx, threads), **measured}
         results["notes"] += notes
     finally:
         torch.set_num_threads(previous_threads)
     output = Path(opts.output or exp.folder / "benchmark" / ctx.test_set)
     results["output"] = str(output)
-    write_outputs(results, output)
+    (write_aed_outputs if "aed" in results else write_outputs)(results, output)
     return results
 
 

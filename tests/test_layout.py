@@ -29,6 +29,7 @@ LAYERS = {
     "exits": 2,
     "compression": 2,
     "training": 3,
+    "inference": 3,
 }
 FORBIDDEN = {
     "modules": ("benchmark", "recipes", "train", "tests"),

@@ -22,8 +22,9 @@ YAML (``settings`` of :func:`with_weight_quantization`)::
     model: !apply:modules.compression.qat.with_weight_quantization
         [!ref <plain_model>, !ref <weight_quantization>]
 
-:func:`export_quantized` turns the trained model into a genuinely quantized
-one (int8 kernels through :mod:`modules.compression.quantization`).
+:func:`modules.compression.qat_export.export_quantized` turns the trained
+model into a genuinely quantized one (int8 kernels through
+:mod:`modules.compression.quantization`).
 
 Example
 -------
@@ -42,19 +43,12 @@ ValueError: weight_quantization.bits=1: expected an integer from 2 to 16
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 import torch
 from torch.nn.utils import parametrize
-
-from modules.compression.quantization import (
-    DEFAULT_KEEP_FP32,
-    check_method,
-    quantize_in_place,
-)
 
 KEY = "weight_quantization"
 """The YAML key of the settings, as errors name it."""
@@ -294,7 +288,7 @@ def with_weight_quantization(model: torch.nn.Module, settings) -> torch.nn.Modul
     return model
 
 
-def _quantized_names(module) -> list[str]:
+def quantizer_parameter_names(module) -> list[str]:
     """Parameters of ``module`` that a :class:`BucketedWeightQuantizer`
     parametrizes (none once the parametrizations are removed)."""
     found = getattr(module, "parametrizations", {})
@@ -312,13 +306,13 @@ def _original_key(prefix, name) -> str:
 
 def _plain_keys(module, state_dict, prefix, local_metadata) -> None:
     """State-dict post-hook: ``parametrizations.<p>.original`` -> ``<p>``."""
-    for name in _quantized_names(module):
+    for name in quantizer_parameter_names(module):
         state_dict[prefix + name] = state_dict.pop(_original_key(prefix, name))
 
 
 def _parametrized_keys(module, state_dict, prefix, *args) -> None:
     """Load pre-hook: ``<p>`` -> ``parametrizations.<p>.original``."""
-    for name in _quantized_names(module):
+    for name in quantizer_parameter_names(module):
         if prefix + name in state_dict:
             state_dict[_original_key(prefix, name)] = state_dict.pop(prefix + name)
 
@@ -332,75 +326,3 @@ def has_weight_quantization(model: torch.nn.Module) -> bool:
     False
     """
     return any(isinstance(m, BucketedWeightQuantizer) for m in model.modules())
-
-
-def with_quantized_weights_fixed(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` in eval mode whose parameters hold their quantized
-    values (nearest-level rounding), the quantizers removed."""
-    fixed = copy.deepcopy(model).eval()
-    for module in list(fixed.modules()):
-        names = _quantized_names(module)
-        if names:
-            _give_own_class(module)
-        for name in names:
-            parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-    return fixed
-
-
-def _give_own_class(module) -> None:
-    """Give a parametrized module of a deep copy a class of its own.
-
-    ``copy.deepcopy`` of a parametrized module shares the class that
-    ``parametrize`` made for the original, and removing a parametrization
-    deletes its property from that class: from the original too.
-    """
-    cls = type(module)
-    namespace = {
-        key: value
-        for key, value in vars(cls).items()
-        if key not in ("__dict__", "__weakref__")
-    }
-    module.__class__ = type(cls.__name__, cls.__bases__, namespace)
-
-
-def export_quantized(
-    model: torch.nn.Module, method: str, keep_fp32: Sequence[str] = DEFAULT_KEEP_FP32
-) -> torch.nn.Module:
-    """A genuinely quantized copy of a trained model, quantization-aware or not.
-
-    The parameters keep their quantized values
-    (:func:`with_quantized_weights_fixed`), then the linear layers are
-    quantized by the post-training method ``method``
-    (:func:`modules.compression.quantization.quantize_model`): their
-    inference runs in PyTorch's int8 kernels. The int8 grid (one scale per
-    tensor or row) is not the buckets' grid, so the values are rounded once
-    more; the other layers keep the quantized values in fp32 storage. A model
-    without weight quantization is simply quantized by ``method``.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        The trained model (left unchanged).
-    method : str
-        A key of :data:`modules.compression.quantization.PTQ_METHODS`.
-    keep_fp32 : sequence of str
-        Module-name patterns whose linear layers stay fp32 (default: heads).
-
-    Returns
-    -------
-    torch.nn.Module
-        In eval mode; :func:`modules.compression.quantization.
-        serialized_size_mb` gives its size.
-
-    Example
-    -------
-    >>> from modules.compression.quantization import quantized_module_names
-    >>> model = torch.nn.Sequential(torch.nn.Linear(8, 8))
-    >>> model = with_weight_quantization(model, {"bits": 4, "bucket_size": 16})
-    >>> quantized_module_names(export_quantized(model, "dynamic-int8"))
-    ['0']
-    """
-    ptq = check_method(method)
-    fixed = with_quantized_weights_fixed(model)
-    quantize_in_place(fixed, ptq, keep_fp32)
-    return fixed

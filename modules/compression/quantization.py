@@ -15,15 +15,15 @@ encoder, or any ``torch.nn.Module``) for a named method of
 
 Every method quantizes the ``torch.nn.Linear`` modules (exact type) whose
 names do not match a ``keep_fp32`` pattern; by default the CTC heads stay in
-fp32, as in SpeechBrain's wav2vec2 quantization tutorial. What the Conformer
-runs outside ``nn.Linear`` stays fp32: the attention's ``in_proj_weight``
-(applied with ``F.linear``), the pointwise ``Conv1d`` of the convolution
-module and the attention matrix products. Measured on this project's 2-core
-AMD EPYC (AVX2, no VNNI; torch 2.13, 1 thread, a 4-layer d_model-144
-Conformer on 10 s of audio), no int8 path ran faster than fp32, and
-quantizing those layers too (the pointwise convolutions as linear layers, or
-``in_proj_weight`` through torchao) did not either: it only shrinks the
-model further (0.44x -> 0.35-0.38x of fp32's size), so it is not done here.
+fp32, as in SpeechBrain's wav2vec2 quantization tutorial. The weights the
+Conformer uses outside ``nn.Linear`` (the attention's ``in_proj_weight``,
+the convolution kernels) have no int8 kernel: they are stored in int8 and
+used in fp32 (:mod:`modules.compression.int8_storage`), so that the model's
+size shrinks with all its weights. Measured on this project's 2-core AMD
+EPYC (AVX2, no VNNI; torch 2.13, 1 thread, a 4-layer d_model-144 Conformer
+on 10 s of audio), no int8 path ran faster than fp32, and running those
+layers in int8 kernels too (the pointwise convolutions as linear layers, or
+``in_proj_weight`` through torchao) did not either.
 
 :func:`quantized_module_names` says which modules hold int8 weights and
 :func:`serialized_size_mb` gives a model's size as saved.
@@ -54,6 +54,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+
+from modules.compression.int8_storage import store_weights_int8
 
 DEFAULT_KEEP_FP32 = ("heads",)
 """Module-name patterns left in fp32 by default: the CTC heads."""
@@ -230,8 +232,13 @@ def quantize_model(
 
 
 def quantize_in_place(model, ptq: PTQMethod, keep_fp32=DEFAULT_KEEP_FP32) -> None:
-    """Quantize the linear layers of ``model`` itself with ``ptq``."""
+    """Quantize the linear layers of ``model`` itself with ``ptq``, then
+    store its other weight tensors (attention input projections,
+    convolution kernels) in int8
+    (:func:`modules.compression.int8_storage.store_weights_int8`); modules
+    matching ``keep_fp32`` are left alone."""
     ptq.apply(model, linear_module_names(model, keep_fp32))
+    store_weights_int8(model, keep_fp32)
 
 
 def quantized_module_names(model: torch.nn.Module) -> list[str]:

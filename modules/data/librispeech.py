@@ -139,7 +139,7 @@ def prepare_librispeech(
     for split in splits:
         opts = _split_options(data_folder, split, min_duration, max_duration)
         opts.update(sort=sort, seed=seed if sort == "random" else None)
-        if _needs_preparation(opts, csv_paths[split]):
+        if needs_preparation(opts, csv_paths[split]):
             entries, split_defects = _read_entries(opts, num_workers)
             defects.extend(split_defects)
             pending.append((opts, csv_paths[split], entries))
@@ -194,7 +194,7 @@ def _read_entries(opts, num_workers):
 
 def _write_split(opts, csv_path, entries):
     """Write a split's manifest, then its options file."""
-    opts_path = _opts_path(csv_path)
+    opts_path = preparation_options_path(csv_path)
     # Invalidate the old options first: if we die after the CSV is replaced
     # but before the new options are written, the next run redoes the split.
     if os.path.exists(opts_path):
@@ -205,14 +205,14 @@ def _write_split(opts, csv_path, entries):
     logger.info("Wrote %s: %d utterances, %.2f h.", csv_path, len(entries), hours)
 
 
-def _opts_path(csv_path):
+def preparation_options_path(csv_path):
     """Return the options sidecar path of a manifest."""
     return os.path.splitext(csv_path)[0] + OPTS_SUFFIX
 
 
-def _needs_preparation(opts, csv_path):
+def needs_preparation(opts, csv_path):
     """Return True (and log why) unless the manifest is up to date."""
-    reason = _redo_reason(csv_path, _opts_path(csv_path), opts)
+    reason = _redo_reason(csv_path, preparation_options_path(csv_path), opts)
     if reason is None:
         logger.info(
             "Skipping split %s: %s already prepared with the same options "

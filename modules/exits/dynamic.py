@@ -13,8 +13,12 @@ The remaining utterances keep the batch's padded length ``T``; padded frames
 are masked as in a static forward, so each utterance's outputs equal those of
 the static model at the exit it took (up to float rounding).
 
-The benchmark's :class:`benchmark.variants.PolicyVariant` wraps it to record
-where every utterance exited.
+The loop itself is :func:`exit_decisions`, which yields every exit's
+observation and decision: :func:`dynamic_exit_forward` keeps the exiting
+utterances' log-posteriors, :mod:`modules.exits.aed_dynamic` their hidden
+states, for the attention decoder of the exit they took. The benchmark's
+:class:`benchmark.variants.PolicyVariant` wraps :func:`dynamic_exit_forward`
+to record where every utterance exited.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from modules.nn.lengths import frame_mask
 __all__ = [
     "DynamicExitResult",
     "dynamic_exit_forward",
+    "exit_decisions",
     "select_utterances",
 ]
 
@@ -124,9 +129,15 @@ def _remember(history, obs, size):
     return (history + [obs])[-size:] if size > 0 else []
 
 
-@torch.no_grad()
-def dynamic_exit_forward(model, wavs, rel_lens, policy):
-    """Run ``model`` letting ``policy`` stop each utterance at an exit.
+def exit_decisions(model, wavs, rel_lens, policy):
+    """Run ``model`` exit by exit; yield ``(obs, done)`` at every exit reached.
+
+    ``obs`` is the :class:`~modules.exits.observation.ExitObservation` of the
+    utterances still running and ``done`` the policy's decision for them
+    (everyone exits at the last exit). The utterances that exit leave the
+    batch before the next layer runs; the generator stops when no utterance
+    is left, so no layer above an utterance's exit ever computes it. Run it
+    under ``torch.no_grad()``.
 
     Arguments
     ---------
@@ -139,6 +150,46 @@ def dynamic_exit_forward(model, wavs, rel_lens, policy):
         Relative lengths ``[B]``.
     policy : modules.exits.exit_policy.ExitPolicy
         Decides at each exit which running utterances exit there.
+
+    Yields
+    ------
+    tuple
+        ``(obs, done)``, ``done`` a ``BoolTensor[b]`` over ``obs``'s rows.
+    """
+    x = model.frontend(wavs, rel_lens)
+    state = model.encoder.begin(x, rel_lens)
+    valid = frame_mask(rel_lens.to(x.device), x.shape[1])
+    running = torch.arange(x.shape[0], device=x.device)
+    history, layer = [], 0
+    for index, exit_layer in enumerate(model.exit_layers, start=1):
+        while layer < exit_layer:
+            state.hidden = model.encoder.run_layer(layer, state)
+            layer += 1
+        hidden = model.encoder.exit_representation(state.hidden)
+        obs = ExitObservation(
+            index, exit_layer, hidden, valid, running, model.head(index)
+        )
+        done = _decide(policy, obs, history, index == model.num_exits)
+        yield obs, done
+        if done.all():
+            return
+        history = _remember(history, obs, policy.history_size)
+        if done.any():
+            rows = (~done).nonzero().squeeze(1)
+            state = select_utterances(state, rows)
+            history = [past.select(rows) for past in history]
+            valid, running = valid[rows], running[rows]
+
+
+@torch.no_grad()
+def dynamic_exit_forward(model, wavs, rel_lens, policy):
+    """Run ``model`` letting ``policy`` stop each utterance at an exit
+    (:func:`exit_decisions`).
+
+    Arguments
+    ---------
+    model, wavs, rel_lens, policy
+        As :func:`exit_decisions`.
 
     Returns
     -------
@@ -165,29 +216,9 @@ def dynamic_exit_forward(model, wavs, rel_lens, policy):
     >>> result.log_probs.shape
     torch.Size([3, 6, 5])
     """
-    x = model.frontend(wavs, rel_lens)
-    state = model.encoder.begin(x, rel_lens)
-    valid = frame_mask(rel_lens.to(x.device), x.shape[1])
-    running = torch.arange(x.shape[0], device=x.device)
-    exit_index = torch.zeros_like(running)
-    outputs, history, layer = None, [], 0
-    for index, exit_layer in enumerate(model.exit_layers, start=1):
-        while layer < exit_layer:
-            state.hidden = model.encoder.run_layer(layer, state)
-            layer += 1
-        hidden = model.encoder.exit_representation(state.hidden)
-        obs = ExitObservation(
-            index, exit_layer, hidden, valid, running, model.head(index)
-        )
-        done = _decide(policy, obs, history, index == model.num_exits)
+    exit_index = torch.zeros(wavs.shape[0], dtype=torch.long, device=wavs.device)
+    outputs = None
+    for obs, done in exit_decisions(model, wavs, rel_lens, policy):
         outputs = _collect(outputs, exit_index, obs, done)
-        if done.all():
-            break
-        history = _remember(history, obs, policy.history_size)
-        if done.any():
-            rows = (~done).nonzero().squeeze(1)
-            state = select_utterances(state, rows)
-            history = [past.select(rows) for past in history]
-            valid, running = valid[rows], running[rows]
-    layers = torch.tensor(model.exit_layers, device=x.device)[exit_index - 1]
+    layers = torch.tensor(model.exit_layers, device=exit_index.device)[exit_index - 1]
     return DynamicExitResult(outputs, exit_index, layers)

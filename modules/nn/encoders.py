@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-from speechbrain.lobes.models.transformer.Transformer import PositionalEncoding
-from speechbrain.nnet.attention import RelPosEncXL
 
 from modules.nn.lengths import padding_mask
+from modules.nn.positional_encoding import check_positional_encoding, input_positions
+from modules.nn.rotary import SPEECHBRAIN_ROPE_THETA, set_rope_theta
 
 
 @dataclass
@@ -88,12 +88,20 @@ class ConformerLayerStack(LayerStack):
     ---------
     encoder : speechbrain.lobes.models.transformer.Conformer.ConformerEncoder
         The encoder; its layers and its final LayerNorm are used. The final
-        LayerNorm is applied to every exit's hidden states. With
-        ``attention_type="RelPosMHAXL"`` relative positional embeddings are
-        given to every layer; otherwise absolute sinusoids are added once.
-        Padded frames are zeroed at the input of every depthwise convolution
-        (SpeechBrain masks only the convolution module's output), so that an
-        utterance's outputs do not depend on how much padding its batch has.
+        LayerNorm is applied to every exit's hidden states. Padded frames are
+        zeroed at the input of every depthwise convolution (SpeechBrain masks
+        only the convolution module's output), so that an utterance's outputs
+        do not depend on how much padding its batch has.
+    positional_encoding : str
+        ``relative`` (relative embeddings given to every layer), ``rotary``
+        (queries and keys rotated, base ``rope_theta``), ``sine`` (absolute
+        sinusoids added once) or ``none``; the encoder's ``attention_type``
+        must be the one :func:`modules.nn.positional_encoding.
+        conformer_attention_type` gives for it (``RelPosMHAXL``, ``RoPEMHA``,
+        ``regularMHA``, ``regularMHA``).
+    rope_theta : float
+        Base of the rotary frequencies (``rotary`` only; SpeechBrain's 10,000
+        by default).
 
     Example
     -------
@@ -104,18 +112,26 @@ class ConformerLayerStack(LayerStack):
     >>> stack = ConformerLayerStack(enc)
     >>> stack(torch.rand(2, 10, 32), torch.tensor([1.0, 0.6]), 2).shape
     torch.Size([2, 10, 32])
+    >>> enc = ConformerEncoder(2, 32, 64, 4, attention_type="RoPEMHA")
+    >>> stack = ConformerLayerStack(enc, "rotary", rope_theta=1.5e6)
+    >>> stack(torch.rand(2, 10, 32), torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 10, 32])
     """
 
-    def __init__(self, encoder):
+    def __init__(
+        self, encoder, positional_encoding="relative", rope_theta=SPEECHBRAIN_ROPE_THETA
+    ):
         super().__init__()
+        check_positional_encoding(
+            positional_encoding, rope_theta, encoder.attention_type
+        )
         self.encoder = encoder
         self.layers = encoder.layers
+        self.positional_encoding = positional_encoding
         d_model = encoder.norm.norm.normalized_shape[0]
-        self.relative = encoder.attention_type == "RelPosMHAXL"
-        if self.relative:
-            self.positional = RelPosEncXL(d_model)
-        else:
-            self.positional = PositionalEncoding(d_model, max_len=10000)
+        self.positional = input_positions(positional_encoding, d_model)
+        if positional_encoding == "rotary":
+            set_rope_theta(self.layers, rope_theta)
         self.conv_padding = None
         for layer in self.layers:
             layer.convolution_module.conv.register_forward_pre_hook(
@@ -131,9 +147,11 @@ class ConformerLayerStack(LayerStack):
     def begin(self, x, rel_lens):
         """Padding mask and positional information for ``x``."""
         mask = padding_mask(rel_lens, x.shape[1])
-        if self.relative:
+        if self.positional_encoding == "relative":
             return EncoderState(x, mask, self.positional(x))
-        return EncoderState(x + self.positional(x), mask)
+        if self.positional_encoding == "sine":
+            return EncoderState(x + self.positional(x), mask)
+        return EncoderState(x, mask)
 
     def run_layer(self, index, state):
         """One Conformer layer with the padding mask."""

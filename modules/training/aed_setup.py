@@ -11,7 +11,6 @@ downsampling), plus the AED keys, each checked with an error naming it:
   (:class:`modules.losses.aed.JointCTCAttentionLoss`);
 - ``bos_index``, ``eos_index``, ``blank_index``: distinct ids below
   ``output_neurons``;
-- ``benchmark`` must be False (no AED benchmark stage yet);
 - ``test_beam_size`` (>= 1), ``decoding_ctc_weight`` (in [0, 1]),
   ``length_normalization``, ``max_decode_ratio`` (> 0),
   ``ctc_scorer_beam_scale`` (>= 1 or null): the searches of
@@ -25,7 +24,8 @@ from dataclasses import dataclass, fields
 from modules.decoding.aed_search import AEDSearchOptions
 from modules.losses.aed import JointCTCAttentionLoss
 from modules.models.aed_early_exit import EarlyExitAED
-from modules.training.run_setup import RunSetup, build_run_setup, class_name
+from modules.training.loss_setup import class_name
+from modules.training.run_setup import RunSetup, build_run_setup
 
 
 @dataclass(frozen=True)
@@ -169,11 +169,6 @@ def build_aed_run_setup(hparams):
         raise ValueError(
             f"model={class_name(type(model))} is not an early-exit AED model; "
             "use model: !new:modules.models.aed_early_exit.EarlyExitAED"
-        )
-    if hparams.get("benchmark"):
-        raise ValueError(
-            "benchmark: True is not available for AED models yet (the benchmark "
-            "stage times CTC decoding only); set benchmark: False"
         )
     search = build_search_options(hparams)
     interval = check_valid_search_interval(hparams)

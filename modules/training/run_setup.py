@@ -34,31 +34,21 @@ YAML keys read:
   removal keys of :mod:`modules.compression.layer_removal`.
 """
 
-import importlib
-import inspect
-import pkgutil
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hyperpyyaml import load_hyperpyyaml
 
-import modules.losses
 from modules.compression.fitnets import FitNetsSetup, configure_fitnets
 from modules.compression.layer_removal import configure_layer_removal
-from modules.compression.teachers import (
-    adopt_teacher_tokenizer,
-    check_teacher_frames,
-    load_frozen_teacher,
-    load_teacher_experiment,
-    resolve_teacher_exit,
-)
 from modules.data.datasets import build_tokenizer
 from modules.data.tokenizer import load_tokenizer
-from modules.losses.exit_losses import EarlyExitCTCLoss, ExitLoss
+from modules.losses.exit_losses import ExitLoss
 from modules.models.early_exit import EarlyExitCTC
 from modules.nn.downsampling import WaveformDownsampler
 from modules.training.fitnets_brain import check_fitnets_brain
+from modules.training.loss_setup import build_exit_loss, class_name, exit_loss_classes
+from modules.training.teacher_setup import build_teacher
 
 LOSS_CLASS_TAG = re.compile(r"^loss_class:\s*!name:(\S+)", re.MULTILINE)
 
@@ -88,6 +78,7 @@ class RunSetup:
 
     Example
     -------
+    >>> from modules.losses.exit_losses import EarlyExitCTCLoss
     >>> setup = RunSetup(model=None, exit_loss=EarlyExitCTCLoss(), train_exits=None,
     ...                  teacher=None)
     >>> setup.train_exits = 1
@@ -114,6 +105,7 @@ class RunSetup:
         Example
         -------
         >>> import torch
+        >>> from modules.losses.exit_losses import EarlyExitCTCLoss
         >>> from modules.nn.encoders import ConformerLayerStack
         >>> from speechbrain.lobes.models.transformer.Conformer import (
         ...     ConformerEncoder,
@@ -126,31 +118,6 @@ class RunSetup:
         1
         """
         return self.train_exits or self.model.num_exits
-
-
-def exit_loss_classes():
-    """Every exit loss of :mod:`modules.losses`, by dotted name.
-
-    Example
-    -------
-    >>> "modules.losses.exit_losses.EarlyExitCTCLoss" in exit_loss_classes()
-    True
-    >>> "modules.losses.exit_losses.ExitLoss" in exit_loss_classes()
-    False
-    """
-    classes = {}
-    for info in pkgutil.iter_modules(modules.losses.__path__):
-        module = importlib.import_module(f"modules.losses.{info.name}")
-        for name, value in vars(module).items():
-            if (
-                inspect.isclass(value)
-                and issubclass(value, ExitLoss)
-                and value is not ExitLoss
-                and value.__module__ == module.__name__
-                and not name.startswith("_")
-            ):
-                classes[f"{module.__name__}.{name}"] = value
-    return classes
 
 
 def load_training_hparams(yaml_text, overrides=""):
@@ -188,69 +155,6 @@ def load_training_hparams(yaml_text, overrides=""):
         ) from error
 
 
-def class_name(value):
-    """Dotted name of a class, else the value's ``repr``."""
-    if inspect.isclass(value):
-        return f"{value.__module__}.{value.__qualname__}"
-    return repr(value)
-
-
-def check_loss_class(loss_class):
-    """Refuse a ``loss_class`` that is not an exit loss class.
-
-    Example
-    -------
-    >>> import torch
-    >>> check_loss_class(torch.nn.CTCLoss)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-        ...
-    ValueError: loss_class=torch.nn.modules.loss.CTCLoss is not an exit loss ...
-    """
-    if inspect.isclass(loss_class) and loss_class in exit_loss_classes().values():
-        return
-    valid = ", ".join(f"!name:{name}" for name in exit_loss_classes())
-    raise ValueError(
-        f"loss_class={class_name(loss_class)} is not an exit loss (a subclass of "
-        f"modules.losses.exit_losses.ExitLoss); use one of: {valid}, without "
-        "arguments (they go in loss_options)"
-    )
-
-
-def build_exit_loss(hparams, num_exits):
-    """The loss ``loss_class(num_exits=N, blank_index=..., **loss_options)``.
-
-    Example
-    -------
-    >>> from modules.losses.distillation import DynamicKDLoss
-    >>> hparams = {"loss_class": DynamicKDLoss, "blank_index": 0,
-    ...            "loss_options": {"alphas": [0.8, 1.0]}}
-    >>> build_exit_loss(hparams, 2).alphas
-    [0.8, 1.0]
-    """
-    loss_class = hparams.get("loss_class", EarlyExitCTCLoss)
-    check_loss_class(loss_class)
-    options = hparams.get("loss_options") or {}
-    if not isinstance(options, Mapping):
-        raise ValueError(
-            f"loss_options={options!r} must map {class_name(loss_class)}'s "
-            "argument names to values, e.g. loss_options: {} for none"
-        )
-    blank_index = hparams.get("blank_index")
-    if not isinstance(blank_index, int):
-        raise ValueError(
-            f"blank_index={blank_index!r}: give the CTC blank's token id "
-            "(blank_index: 0 with this project's tokenizers)"
-        )
-    try:
-        return loss_class(num_exits=num_exits, blank_index=blank_index, **options)
-    except TypeError as error:
-        raise ValueError(
-            f"loss_options={dict(options)} do not fit "
-            f"loss_class={class_name(loss_class)} ({error}); see its docstring "
-            "for its arguments"
-        ) from error
-
-
 def check_train_exits(hparams, num_exits):
     """Validate ``train_exits`` (manual exit activation); None means all.
 
@@ -272,73 +176,6 @@ def check_train_exits(hparams, num_exits):
             f"1..{num_exits}, or null to train all of them"
         )
     return train_exits
-
-
-def teacher_key(hparams, exit_loss):
-    """The YAML key of the run's frozen teacher (``teacher`` or
-    ``kd_teacher_checkpoint``), None without one; checked against the loss.
-
-    Example
-    -------
-    >>> teacher_key({"teacher": "/x"}, EarlyExitCTCLoss())  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-        ...
-    ValueError: teacher is set but loss_class=...
-    """
-    keys = [k for k in ("teacher", "kd_teacher_checkpoint") if hparams.get(k)]
-    if len(keys) == 2:
-        raise ValueError(
-            "teacher and kd_teacher_checkpoint are both set: give one frozen "
-            "teacher (teacher: an experiment folder of any architecture; "
-            "kd_teacher_checkpoint: a checkpoint of this model's architecture)"
-        )
-    key = keys[0] if keys else None
-    if key and not exit_loss.uses_teacher:
-        teachers = [
-            name for name, cls in exit_loss_classes().items() if cls.uses_teacher
-        ]
-        raise ValueError(
-            f"{key} is set but loss_class={class_name(type(exit_loss))} uses "
-            f"no teacher; use one of {', '.join(teachers)} or set {key}: null"
-        )
-    if key is None and getattr(exit_loss, "requires_teacher", False):
-        raise ValueError(
-            f"loss_class={class_name(type(exit_loss))} distils from a frozen "
-            "teacher, but teacher is null: give --teacher=EXPERIMENT_FOLDER, or "
-            "train without a teacher with --loss_class="
-            "'!name:modules.losses.exit_losses.EarlyExitCTCLoss' --loss_options=null"
-        )
-    if key is None and hparams.get("teacher_exit") is not None:
-        raise ValueError(
-            f"teacher_exit={hparams['teacher_exit']} but there is no frozen "
-            "teacher; set teacher (or kd_teacher_checkpoint), or teacher_exit: null"
-        )
-    return key
-
-
-def build_teacher(hparams, model, exit_loss):
-    """The frozen teacher: ``(teacher, teacher_exit, tokenizer_path)``, all
-    None without one (see :class:`RunSetup`)."""
-    key = teacher_key(hparams, exit_loss)
-    if key is None:
-        return None, None, None
-    path = hparams[key]
-    if key == "kd_teacher_checkpoint":
-        if not isinstance(path, str):
-            raise ValueError(
-                f"kd_teacher_checkpoint={path!r}: give a save/ or save/CKPT+... "
-                "folder path, or null for the online teacher"
-            )
-        teacher = load_frozen_teacher(model, path, key=key)
-        return teacher, resolve_teacher_exit(hparams.get("teacher_exit"), teacher), None
-    trained = load_teacher_experiment(path, key=key)
-    teacher_exit = resolve_teacher_exit(hparams.get("teacher_exit"), trained.model)
-    tokenizer_path = adopt_teacher_tokenizer(trained, hparams, key=key)
-    if getattr(exit_loss, "frame_level_teacher", False):
-        check_teacher_frames(
-            trained.model, teacher_exit, trained.hparams, model, hparams
-        )
-    return trained.model, teacher_exit, tokenizer_path
 
 
 def build_run_tokenizer(hparams, run_setup):

@@ -1,10 +1,11 @@
 """Generate the synthetic corpus: folder checks, splits, LM text, summary.
 
 The output folder is claimed by a marker file, ``SYNTHETIC_CORPUS.json``,
-holding the options (hours, seed, generator version). A later call with the
-same options resumes an unfinished corpus or, when it is complete, returns
-at once; a folder with other options or with anything else in it is refused
-and left untouched. Every split is built in a hidden sibling folder,
+holding the options (hours, seed, generator version and, for the ``*-long``
+sizes, the chapter layout). A later call with the same options resumes an
+unfinished corpus or, when it is complete, returns at once; a folder with
+other options or with anything else in it is refused and left untouched.
+Every split is built in a hidden sibling folder,
 ``<root>/.<split>.partial``, and renamed into place only once complete, so
 an interrupted run never leaves a split that looks finished.
 
@@ -13,6 +14,7 @@ Authors
 """
 
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -35,7 +37,9 @@ MARKER_NAME = "SYNTHETIC_CORPUS.json"
 GENERATOR = "efficient-asr synthetic LibriSpeech"
 # Bump whenever a change alters the generated files for a given seed.
 VERSION = 3
-OPTION_KEYS = ("generator", "version", "hours", "seed")
+# "layout" is only written for the long-chapter sizes, so the markers of the
+# standard sizes are unchanged.
+OPTION_KEYS = ("generator", "version", "hours", "seed", "layout")
 
 
 class CorpusFolderError(RuntimeError):
@@ -73,7 +77,8 @@ def check_folder(root, options):
     root : str
         The output folder.
     options : dict
-        The requested options, keyed by :data:`OPTION_KEYS`.
+        The requested options, keyed by :data:`OPTION_KEYS` (a missing key
+        stands for None).
 
     Returns
     -------
@@ -90,7 +95,7 @@ def check_folder(root, options):
     if marker is None:
         return None
     existing = {key: marker.get(key) for key in OPTION_KEYS}
-    if existing != options:
+    if existing != {key: options.get(key) for key in OPTION_KEYS}:
         raise CorpusFolderError(
             f"{root} holds a synthetic corpus generated with {existing}, not "
             f"{options}. Nothing was changed: use another --output_dir, or "
@@ -228,7 +233,9 @@ def generate_corpus(output_dir, size="tiny", seed=1234, hours=None, num_workers=
         corpus of this generator with the same options.
     size : str
         ``"tiny"`` (about 3 minutes, for tests) or ``"small"`` (about
-        2 hours, for the demo); ignored when ``hours`` is given.
+        2 hours, for the demo); ``"tiny-long"`` and ``"small-long"`` give
+        each speaker one chapter of minutes (for long-form recordings, see
+        :mod:`chapter_layout`). ``hours`` overrides the size's hours.
     seed : int
         Seed of everything random; the same seed gives the same files.
     hours : float, optional
@@ -255,6 +262,8 @@ def generate_corpus(output_dir, size="tiny", seed=1234, hours=None, num_workers=
     root = os.path.abspath(output_dir)
     corpus = corpus_size(size, hours)
     options = dict(zip(OPTION_KEYS, (GENERATOR, VERSION, corpus.hours, seed)))
+    if corpus.layout is not None:
+        options["layout"] = dataclasses.asdict(corpus.layout)
     marker = check_folder(root, options)
     if marker is not None and marker.get("complete"):
         print(f"Synthetic corpus {root} is already complete: skipped.")

@@ -8,25 +8,30 @@ the size alone, never on the number of workers or on what already exists.
 Sizes are given in hours of audio: about 85 % goes to ``train-synth`` and
 5 % to each evaluation split, which also gets at least
 ``min_eval_utterances`` utterances (so small corpora still have usable test
-sets). Each utterance is one sentence of :mod:`grammar` whose estimated
-duration at the speaker's rate lies within 2-12 s. Evaluation sentences are
-all different and never appear in the training transcripts or the LM text.
+sets). The ``*-long`` sizes give every speaker one chapter of minutes
+(:mod:`chapter_layout`), for long-form recordings. Each utterance is one
+sentence of :mod:`grammar` whose estimated duration at the speaker's rate
+lies within 2-12 s. Evaluation sentences are all different and never appear
+in the training transcripts or the LM text.
 
 Authors
  * efficient-asr contributors
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
 
+from .chapter_layout import LONG_FORM_LAYOUTS, ChapterLayout
 from .grammar import Grammar, UniformStream
 from .noise import NOISE_KINDS
 from .speakers import Speaker, sample_speakers
 
 SPLITS = ("train-synth", "dev-clean", "test-clean", "test-other")
 TRAIN_SPLIT = "train-synth"
-SIZES = {"tiny": 0.03, "small": 2.0}
+SIZES = {"tiny": 0.03, "small": 2.0, "tiny-long": 0.03, "small-long": 2.0}
 TRAIN_SHARE = 0.85
 EVAL_SHARE = 0.05
 # Duration model of eSpeak at 175 words per minute, fitted on the grammar.
@@ -74,11 +79,15 @@ class CorpusSize:
         Lower bound on the utterances of each evaluation split.
     lm_sentences : int
         Lines of the language model text.
+    layout : ChapterLayout, optional
+        One long chapter per speaker (the ``*-long`` sizes); None: the
+        standard layout.
     """
 
     hours: float
     min_eval_utterances: int
     lm_sentences: int
+    layout: ChapterLayout | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,8 @@ def corpus_size(size="tiny", hours=None):
     Arguments
     ---------
     size : str
-        A key of :data:`SIZES`; ignored when ``hours`` is given.
+        A key of :data:`SIZES`: its hours are ignored when ``hours`` is
+        given, its chapter layout (``*-long`` sizes) is kept.
     hours : float, optional
         Total hours of audio.
 
@@ -154,6 +164,13 @@ def corpus_size(size="tiny", hours=None):
     -------
     CorpusSize
         The derived quantities.
+
+    Example
+    -------
+    >>> corpus_size("small").layout is None
+    True
+    >>> corpus_size("small-long", hours=1.0).layout.eval_speakers
+    4
     """
     if hours is None:
         if size not in SIZES:
@@ -165,6 +182,7 @@ def corpus_size(size="tiny", hours=None):
         hours=float(hours),
         min_eval_utterances=int(np.clip(round(100 * hours), 6, 200)),
         lm_sentences=int(np.clip(round(50_000 * hours), 2_000, 1_000_000)),
+        layout=LONG_FORM_LAYOUTS.get(size),
     )
 
 
@@ -176,6 +194,8 @@ def estimate_seconds(transcript, rate):
 
 def split_targets(size):
     """Per split: (target seconds, minimum utterances, number of speakers)."""
+    if size.layout is not None:
+        return _long_chapter_targets(size)
     targets = {}
     for split in SPLITS:
         if split == TRAIN_SPLIT:
@@ -187,6 +207,21 @@ def split_targets(size):
         expected = max(size.min_eval_utterances, seconds / MEAN_SECONDS)
         count = int(np.clip(round(expected / EVAL_UTTERANCES_PER_SPEAKER), 2, 40))
         targets[split] = (seconds, size.min_eval_utterances, count)
+    return targets
+
+
+def _long_chapter_targets(size):
+    """:func:`split_targets` of a size with one long chapter per speaker."""
+    train_seconds = TRAIN_SHARE * size.hours * 3600
+    targets = {
+        TRAIN_SPLIT: (train_seconds, 1, size.layout.train_speakers(train_seconds))
+    }
+    for split in SPLITS[1:]:
+        targets[split] = (
+            size.layout.eval_seconds(),
+            size.min_eval_utterances,
+            size.layout.eval_speakers,
+        )
     return targets
 
 
@@ -237,10 +272,14 @@ def _draw_split(grammar, draws, target, excluded, unique):
         count += 1
 
 
-def _chapters(draw, speaker_id, chapter_ids):
-    """Cut a speaker's utterances into chapters with LibriSpeech ids."""
+def _chapters(draw, speaker_id, chapter_ids, one_chapter):
+    """Cut a speaker's utterances into chapters with LibriSpeech ids.
+
+    ``one_chapter``: all of them in one chapter (long-chapter layouts).
+    """
     count = len(draw.utterances)
     pieces = int(np.clip(count // UTTERANCES_PER_CHAPTER, 1, MAX_CHAPTERS))
+    pieces = 1 if one_chapter else pieces
     chapters = []
     for piece, chapter_id in zip(np.array_split(np.arange(count), pieces), chapter_ids):
         utterances = []
@@ -256,12 +295,13 @@ def _chapters(draw, speaker_id, chapter_ids):
     return chapters
 
 
-def _speaker_draws(seed, targets):
+def _speaker_draws(seed, targets, cover_variants):
     """Sample every split's speakers, disjoint across splits."""
     rng = np.random.default_rng([seed, SPEAKER_STREAM])
     taken, draws = set(), {}
     for split_index, split in enumerate(SPLITS):
-        speakers = sample_speakers(rng, split, targets[split][2], taken)
+        count = targets[split][2]
+        speakers = sample_speakers(rng, split, count, taken, cover_variants)
         draws[split] = [
             _SpeakerDraw(seed, split_index, index, speaker)
             for index, speaker in enumerate(speakers)
@@ -288,7 +328,7 @@ def plan_corpus(seed, size):
     """
     grammar = Grammar()
     targets = split_targets(size)
-    draws, rng = _speaker_draws(seed, targets)
+    draws, rng = _speaker_draws(seed, targets, size.layout is not None)
     eval_sentences = set()
     # Evaluation splits first, so that training avoids all their sentences.
     for split in SPLITS[1:] + (TRAIN_SPLIT,):
@@ -306,7 +346,9 @@ def plan_corpus(seed, size):
         plan[split] = []
         for draw in draws[split]:
             ids = chapter_ids[index * MAX_CHAPTERS : (index + 1) * MAX_CHAPTERS]
-            plan[split].extend(_chapters(draw, int(speaker_ids[index]), ids))
+            speaker_id = int(speaker_ids[index])
+            one_chapter = size.layout is not None
+            plan[split].extend(_chapters(draw, speaker_id, ids, one_chapter))
             index += 1
     return plan, eval_sentences
 

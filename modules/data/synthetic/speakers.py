@@ -149,7 +149,7 @@ def _pick(rng, values):
     return values[int(rng.integers(len(values)))]
 
 
-def sample_speakers(rng, split, count, taken):
+def sample_speakers(rng, split, count, taken, cover_variants=False):
     """Draw ``count`` distinct speakers for ``split``.
 
     Arguments
@@ -162,19 +162,37 @@ def sample_speakers(rng, split, count, taken):
         Number of speakers.
     taken : set of Speaker
         Speakers of other splits; they are avoided and the new ones added.
+    cover_variants : bool
+        Give the variants in turn (in a random order) instead of drawing
+        each, so that every variant is used once there are as many speakers
+        as variants (the long-chapter layouts have few speakers).
 
     Returns
     -------
     list of Speaker
         The new speakers.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> speakers = sample_speakers(rng, "train-synth", 21, set(), True)
+    >>> sorted({s.variant for s in speakers}) == sorted(TRAIN_VARIANTS)
+    True
     """
     settings = SPLIT_SETTINGS[split]
     variants = tuple(settings["variants"])
+    order = rng.permutation(len(variants)) if cover_variants else None
     speakers = []
     while len(speakers) < count:
+        voice = _pick(rng, settings["voices"])
+        if cover_variants:
+            variant = variants[order[len(speakers) % len(variants)]]
+        else:
+            variant = _pick(rng, variants)
         speaker = Speaker(
-            voice=_pick(rng, settings["voices"]),
-            variant=_pick(rng, variants),
+            voice=voice,
+            variant=variant,
             pitch=_pick(rng, settings["pitches"]),
             pitch_range=_pick(rng, PITCH_RANGES),
             rate=_pick(rng, settings["rates"]),

@@ -11,11 +11,11 @@ from modules.compression.qat import (
     BucketedWeightQuantizer,
     WeightQuantizationSettings,
     bucketed_min_max,
-    export_quantized,
     has_weight_quantization,
     quantized_parameters,
     with_weight_quantization,
 )
+from modules.compression.qat_export import export_quantized
 from modules.compression.quantization import (
     quantized_module_names,
     serialized_size_mb,

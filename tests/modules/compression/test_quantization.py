@@ -1,5 +1,6 @@
 """Post-training quantization: int8 copies of an early-exit Conformer."""
 
+import copy
 import io
 
 import pytest
@@ -7,7 +8,13 @@ import torch
 from speechbrain.lobes.models.transformer.Conformer import ConformerEncoder
 
 from modules.compression import quantization
+from modules.compression.int8_storage import (
+    int8_stored_weight_names,
+    storable_weights,
+    store_weights_int8,
+)
 from modules.compression.quantization import (
+    DEFAULT_KEEP_FP32,
     PTQ_METHODS,
     PTQMethod,
     available_methods,
@@ -118,8 +125,38 @@ def test_size_is_the_saved_state(model):
     linear = sum(
         model.get_submodule(n).weight.numel() for n in linear_module_names(model)
     )
-    # int8 weights save 3 bytes per quantized weight
-    assert fp32 - int8 == pytest.approx(3 * linear / 1e6, rel=0.1)
+    linear_names = set(linear_module_names(model))
+    other = sum(
+        getattr(module, param).numel()
+        for name, module, param in storable_weights(model, DEFAULT_KEEP_FP32)
+        if name not in linear_names
+    )
+    # int8 weights save 3 bytes per quantized or int8-stored weight
+    assert fp32 - int8 == pytest.approx(3 * (linear + other) / 1e6, rel=0.1)
+
+
+def test_weights_without_int8_kernels_are_stored_in_int8(model, inputs):
+    quantized = quantize_model(model, "dynamic-int8")
+    stored = int8_stored_weight_names(quantized)
+    assert "encoder.encoder.layers.0.mha_layer.in_proj_weight" in stored
+    assert "encoder.encoder.layers.1.convolution_module.conv.weight" in stored
+    assert not any(name.startswith("heads") for name in stored)
+    assert int8_stored_weight_names(model) == []
+
+
+def test_int8_storage_rounds_each_weight_to_its_channel_grid(model, inputs):
+    stored = copy.deepcopy(model)
+    names = store_weights_int8(stored)
+    for name in names:
+        module_name, _, param = name.rpartition(".")
+        before = getattr(model.get_submodule(module_name), param)
+        after = getattr(stored.get_submodule(module_name), param)
+        scale = before.abs().amax(dim=tuple(range(1, before.dim())), keepdim=True) / 127
+        assert after.dtype == torch.float32
+        assert ((after - before).abs() <= scale / 2 + 1e-7).all(), name
+    reference, output = log_probs(model, inputs), log_probs(stored, inputs)
+    assert not torch.equal(reference, output)
+    assert (reference.exp() - output.exp()).abs().max() < 0.05
 
 
 def test_unknown_method_names_the_key_and_the_choices():

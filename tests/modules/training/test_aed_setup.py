@@ -87,7 +87,6 @@ def test_published_sharing_is_the_default(loaded):
         ({"bos_index": 12}, "below output_neurons=12"),
         ({"valid_search_interval": 0}, "valid_search_interval=0"),
         ({"train_exits": 3}, "train_exits=3"),
-        ({"benchmark": True}, "benchmark: True is not available"),
     ],
 )
 def test_bad_keys_are_named(loaded, overrides, message):

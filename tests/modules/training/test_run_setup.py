@@ -15,10 +15,10 @@ from modules.losses.exit_losses import (
     EarlyExitCTCLoss,
     ExitLoss,
 )
+from modules.training.loss_setup import exit_loss_classes
 from modules.training.run_setup import (
     RunSetup,
     build_run_setup,
-    exit_loss_classes,
     load_training_hparams,
 )
 
