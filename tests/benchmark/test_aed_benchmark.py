@@ -31,8 +31,8 @@ from benchmark.variants import VariantModule
 from modules.training.aed_setup import build_search_options
 from modules.training.run_setup import load_training_hparams
 from tests.paths import REPO_ROOT
+from tests.recipes.recipe_runs import TINY_AED_OVERRIDES, train_command
 from tests.recipes.recipe_runs import run as run_command
-from tests.recipes.recipe_runs import train_command
 
 # Merged into the YAML's benchmark_options: the whole test set in one batch of
 # 32, as the test stage decodes it (the searchers' step cap follows the
@@ -44,13 +44,7 @@ OPTIONS = (
     "policies: entropy, policy_thresholds: {entropy: [0.0, 1000]}}"
 )
 TINY_AED = [
-    "--num_layers=4",
-    "--exit_every=2",
-    "--decoder_nhead=2",
-    "--decoder_d_ffn=64",
-    "--test_beam_size=2",
-    "--max_decode_ratio=0.3",
-    "--valid_search_interval=null",
+    *TINY_AED_OVERRIDES,
     "--number_of_epochs=1",
     "--benchmark=True",
     f"--benchmark_options={OPTIONS}",

@@ -115,3 +115,16 @@ def assert_trained_up_to_exit(output, exit_index):
         n for n in above if not untouched[n]
     ]
     assert not all(untouched.values()), "nothing was trained"
+
+
+TINY_AED_OVERRIDES = [
+    "--num_layers=4",
+    "--exit_every=2",
+    "--decoder_nhead=2",
+    "--decoder_d_ffn=64",
+    "--test_beam_size=2",
+    "--max_decode_ratio=0.3",
+    "--valid_search_interval=null",
+]
+"""``train.py`` overrides of a tiny early-exit AED (4 layers, 2 exits, small
+decoders, beam 2) for end-to-end runs on the tiny corpus."""

@@ -16,18 +16,15 @@ import time
 import pytest
 import yaml
 
-from tests.recipes.recipe_runs import ROOT, best_checkpoint, run, train_command
+from tests.recipes.recipe_runs import (
+    ROOT,
+    TINY_AED_OVERRIDES,
+    best_checkpoint,
+    run,
+    train_command,
+)
 
-TINY_AED = [
-    "--num_layers=4",
-    "--exit_every=2",
-    "--decoder_nhead=2",
-    "--decoder_d_ffn=64",
-    "--test_beam_size=2",
-    "--max_decode_ratio=0.3",
-    "--valid_search_interval=null",
-    "--number_of_epochs=2",
-]
+TINY_AED = [*TINY_AED_OVERRIDES, "--number_of_epochs=2"]
 
 
 def command(corpus, output, *extra):
