@@ -12,6 +12,11 @@ By default the data is the built-in synthetic corpus, generated once into
 ``--train_splits`` etc., see ``hparams/*_librispeech.yaml``) trains on real
 LibriSpeech. Multi-process training: ``torchrun --nproc_per_node=N train.py
 hparams/x.yaml``.
+
+After the test stage (per-exit WER, ``wer_summary.md``), ``long_form_window:
+SECONDS`` adds the long-form test stage
+(:mod:`modules.inference.long_form_stage`: ``long_form/<split>/<mode>/``,
+``wer_long_form.md``), and ``benchmark: True`` the benchmark stage.
 """
 
 import json
@@ -28,6 +33,8 @@ from modules.data.datasets import (
     prepare_data,
     train_loader_kwargs,
 )
+from modules.inference.long_form_stage import TABLE_NAME as LONG_FORM_TABLE
+from modules.inference.long_form_stage import run_long_form_stage
 from modules.training.ctc_brain import EarlyExitCTCBrain
 from modules.training.run_setup import (
     build_run_setup,
@@ -79,7 +86,7 @@ def run_tests(brain, hparams, tests):
 
 
 def main(argv):
-    """Prepare data, train, test."""
+    """Prepare data, train, test (and the long-form and benchmark stages)."""
     hparams, run_opts = load_hparams(argv)
     run_setup = hparams.get("run_setup_builder", build_run_setup)(hparams)
     for note in check_benchmark_stage(hparams):
@@ -109,18 +116,30 @@ def main(argv):
     )
     train_seconds = time.time() - start
     results = run_tests(brain, hparams, tests)
+    long_form = run_long_form_stage(hparams)
     if sb.utils.distributed.if_main_process():
         summary = {
             "fit_wall_seconds_this_run": train_seconds,
             "last_epoch_train_stats": getattr(brain, "train_stats", None),
             "test": results,
         }
-        with open(os.path.join(hparams["output_folder"], "run_summary.json"), "w") as f:
-            json.dump(summary, f, indent=2)
-        with open(os.path.join(hparams["output_folder"], "wer_summary.md")) as fin:
-            logger.info("Per-exit WER:\n%s", fin.read())
+        write_run_summary(hparams["output_folder"], summary, long_form)
         if hparams.get("benchmark"):
             run_benchmark_stage(hparams)
+
+
+def write_run_summary(folder, summary, long_form):
+    """``run_summary.json`` (with the long-form stage's results under
+    ``long_form`` when it ran), and the WER tables in the log."""
+    tables = {"Per-exit WER": "wer_summary.md"}
+    if long_form is not None:
+        summary["long_form"] = long_form
+        tables["Long-form WER"] = LONG_FORM_TABLE
+    with open(os.path.join(folder, "run_summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    for title, name in tables.items():
+        with open(os.path.join(folder, name)) as fin:
+            logger.info("%s:\n%s", title, fin.read())
 
 
 def run_benchmark_stage(hparams):

@@ -1,6 +1,6 @@
 """The AED benchmark's plot: WER against time and against MACs, per exit,
 one curve per decoding (greedy CTC, CTC + LM, greedy attention, joint
-CTC/attention beam search).
+CTC/attention beam search, and with the token n-gram when run).
 
 Example
 -------
@@ -19,6 +19,7 @@ DECODINGS = (
     ("CTC + LM", "", True),
     ("attention greedy", "-attention", False),
     ("joint beam", "-joint", False),
+    ("joint beam + LM", "-joint_lm", False),
 )
 """Curves: label, suffix of the variant name after ``exit<k>``, and whether
 it is the LM pass of that variant."""

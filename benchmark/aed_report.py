@@ -4,11 +4,12 @@
 ``policies.csv`` (dynamic exits) and the plots ``wer_vs_time.png``,
 ``time_per_variant.png`` and ``policies_wer_vs_compute.png``.
 
-The per-exit rows (:func:`exit_rows`) put an exit's four decodings side by
-side: WER of greedy CTC, CTC + LM, greedy attention and the joint beam
-search; per device the encoder time (the joint row's network time: the
-layers up to the exit), each decoding's time and the share of the
-decoding in the encoder + decoding time; the encoder and decoder MACs.
+The per-exit rows (:func:`exit_rows`) put an exit's decodings side by
+side: WER of greedy CTC, CTC + LM, greedy attention, the joint beam search
+and, when run, the joint beam search with the token n-gram; per device the
+encoder time (the joint row's network time: the layers up to the exit), each
+decoding's time and the share of the decoding in the encoder + decoding
+time; the encoder and decoder MACs.
 
 Example
 -------
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from benchmark.aed_plots import plot_wer_vs_time
 from benchmark.formatting import human, number, table_row, write_csv
+from benchmark.lm_decoder_report import decoder_section
+from benchmark.long_form_report import long_form_section
 from benchmark.policy_report import (
     POLICY_CSV_COLUMNS,
     all_table,
@@ -39,7 +42,6 @@ from benchmark.report import (
     header_section,
     lm_section,
     main_table,
-    pyctcdecode_section,
     timing_table,
 )
 from benchmark.report_plots import plot_time_per_variant
@@ -48,14 +50,16 @@ from benchmark.results import DEVICE_KEYS, results_to_json
 DEVICE_COLUMNS = (
     "encoder_s", "ctc_decode_s", "attention_decode_s", "joint_decode_s",
     "joint_s", "joint_rtf", "attention_decoding_share", "joint_decoding_share",
+    "joint_lm_decode_s",
 )  # fmt: skip
 """Per-device columns of ``aed_exits.csv``, each after the device's prefix
 (``cpu_``, ``gpu_``); shares in %."""
 
 AED_EXIT_COLUMNS = [
     "experiment", "test_set", "exit", "layer",
-    "wer_ctc", "wer_ctc_lm", "wer_attention", "wer_joint",
+    "wer_ctc", "wer_ctc_lm", "wer_attention", "wer_joint", "wer_joint_lm",
     "test_stage_wer_ctc", "test_stage_wer_attention", "test_stage_wer_joint",
+    "test_stage_wer_joint_lm",
     *(f"{p}_{c}" for p in DEVICE_KEYS.values() for c in DEVICE_COLUMNS),
     "encoder_macs_per_audio_second", "attention_decoding_macs_per_audio_second",
     "joint_decoding_macs_per_audio_second", "joint_macs_per_audio_second",
@@ -86,8 +90,8 @@ def share(row: dict, prefix: str):
     return None if decode is None or not total else 100.0 * decode / total
 
 
-def _device_cells(ctc: dict, attention: dict, joint: dict) -> dict:
-    """The per-device columns of one exit."""
+def _device_cells(ctc: dict, attention: dict, joint: dict, joint_lm: dict) -> dict:
+    """The per-device columns of one exit (``joint_lm``: {} when not run)."""
     cells = {}
     for prefix in DEVICE_KEYS.values():
         values = (
@@ -95,6 +99,7 @@ def _device_cells(ctc: dict, attention: dict, joint: dict) -> dict:
             attention[f"{prefix}_decode_s"], joint[f"{prefix}_decode_s"],
             joint[f"{prefix}_s"], joint[f"{prefix}_rtf"],
             share(attention, prefix), share(joint, prefix),
+            joint_lm.get(f"{prefix}_decode_s"),
         )  # fmt: skip
         cells.update({f"{prefix}_{c}": v for c, v in zip(DEVICE_COLUMNS, values)})
     return cells
@@ -110,6 +115,7 @@ def exit_rows(results: dict) -> list[dict]:
         k = cost.exit
         ctc, joint = flat.get(f"exit{k}", {}), flat[cost.name]
         attention = flat[f"exit{k}-attention"]
+        joint_lm = flat.get(f"exit{k}-joint_lm", {})
         attention_cost = results["aed"].cost(f"exit{k}-attention")
         row = {
             "experiment": results["experiment_name"],
@@ -117,10 +123,12 @@ def exit_rows(results: dict) -> list[dict]:
             "exit": k, "layer": joint["layer"],
             "wer_ctc": ctc.get("wer"), "wer_ctc_lm": ctc.get("wer_lm"),
             "wer_attention": attention["wer"], "wer_joint": joint["wer"],
+            "wer_joint_lm": joint_lm.get("wer"),
             "test_stage_wer_ctc": ctc.get("wer_train"),
             "test_stage_wer_attention": attention["wer_train"],
             "test_stage_wer_joint": joint["wer_train"],
-            **_device_cells(ctc, attention, joint),
+            "test_stage_wer_joint_lm": joint_lm.get("wer_train"),
+            **_device_cells(ctc, attention, joint, joint_lm),
             "encoder_macs_per_audio_second": joint["encoder_macs_per_audio_second"],
             "attention_decoding_macs_per_audio_second":
                 attention_cost.decoding_macs_per_audio_second,
@@ -147,16 +155,18 @@ def _table(header: list, lines: list) -> list[str]:
 
 
 def wer_table(rows: list[dict]) -> list[str]:
-    """WER of every exit's four decodings, and the test stage's."""
+    """WER of every exit's decodings, and the test stage's."""
     header = [
         "exit", "layer", "CTC greedy %", "CTC + LM %", "attention greedy %",
-        "joint beam %", "test stage: CTC / attention / joint %",
+        "joint beam %", "joint beam + LM %",
+        "test stage: CTC / attention / joint / joint + LM %",
     ]  # fmt: skip
-    keys = ("wer_ctc", "wer_ctc_lm", "wer_attention", "wer_joint")
+    keys = ("wer_ctc", "wer_ctc_lm", "wer_attention", "wer_joint", "wer_joint_lm")
     test_stage = (
         "test_stage_wer_ctc",
         "test_stage_wer_attention",
         "test_stage_wer_joint",
+        "test_stage_wer_joint_lm",
     )
     return _table(
         header,
@@ -174,8 +184,9 @@ def time_table(rows: list[dict], prefix: str) -> list[str]:
         "exit", "encoder s", "CTC decoding s", "attention decoding s",
         "joint decoding s", "joint total s", "joint RTF",
         "decoding share, attention %", "decoding share, joint %",
+        "joint + LM decoding s",
     ]  # fmt: skip
-    digits = (3, 3, 3, 3, 3, 4, 1, 1)
+    digits = (3, 3, 3, 3, 3, 4, 1, 1, 3)
     return _table(
         header,
         [
@@ -212,12 +223,20 @@ def search_text(results: dict) -> str:
     s = results["aed"].search
     scale = s["ctc_scorer_beam_scale"]
     scored = f"the decoder's {scale:g} x beam best tokens" if scale else "every token"
+    lm = s.get("lm")
+    with_lm = (
+        f" With LM: the token n-gram `{lm['path']}`, weight {lm['weight']:g}, "
+        "on the same tokens."
+        if lm
+        else ""
+    )
     return (
         f"Joint CTC/attention beam search: beam {s['beam_size']}, CTC weight "
         f"{s['ctc_weight']:g} (CTC prefix scores for {scored}), length "
         f"normalisation {'on' if s['length_normalization'] else 'off'}; greedy "
         "attention and the joint search stop at end-of-sentence or after "
-        f"{s['max_decode_ratio']:g} steps per encoder frame (the experiment's YAML)."
+        f"{s['max_decode_ratio']:g} steps per encoder frame (the experiment's "
+        f"YAML).{with_lm}"
     )
 
 
@@ -295,11 +314,12 @@ def markdown_report(results: dict, rows: list[dict]) -> str:
     ctc_rows = [r for r in results["variants"] if results["aed"].cost(r.name) is None]
     lines = header_section(results)
     lines += ["", *exits_section(results, rows), "", *dynamic_section(results)]
+    lines += long_form_section(results)
     lines += ["", "## Every decoding", "", *main_table(flat_rows(results))]
     lines += ["", "## Timing details", "", *timing_table(results), "", TIMING_NOTE]
     lines += ["", "## Language model (CTC rows)", ""]
     lines += lm_section({**results, "variants": ctc_rows})
-    lines += ["", "## pyctcdecode comparison", "", *pyctcdecode_section(results)]
+    lines += ["", "## LM decoders", "", *decoder_section(results)]
     notes = results.get("notes") or []
     lines += ["", "## Notes", ""] + ([f"- {n}" for n in notes] or ["- none"])
     plots = results.get("plots") or []

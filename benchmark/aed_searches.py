@@ -5,7 +5,9 @@ An :class:`ExitSearch` is exit ``k``'s encoder pass (the layers up to ``k``:
 :meth:`modules.models.aed_early_exit.EarlyExitAED.exit_hidden`) followed by
 an autoregressive decoding with exit ``k``'s decoder: greedy attention
 decoding or the joint CTC/attention beam search of
-:mod:`modules.decoding.aed_search`, with the experiment's YAML settings
+:mod:`modules.decoding.aed_search`, without or with a token-level n-gram
+(``joint_lm``: :class:`modules.decoding.token_lm.TokenLM`), with the
+experiment's YAML settings
 (``test_beam_size``, ``decoding_ctc_weight``, ...:
 :func:`modules.training.aed_setup.build_search_options`). The two halves
 are separate, as :func:`benchmark.passes.timed_pass` times them:
@@ -35,12 +37,17 @@ from modules.decoding.aed_search import (
     hypotheses_words,
     joint_beam_searcher,
 )
+from modules.decoding.token_lm import TokenLM
 from modules.models.aed_early_exit import EarlyExitAED
 from modules.training.aed_setup import build_search_options
 
 AED_DECODERS = ("attention", "joint")
 """The decodings the AED benchmark measures with every exit's decoder:
-greedy attention and the joint CTC/attention beam search."""
+greedy attention and the joint CTC/attention beam search; with a token
+n-gram, also :data:`LM_DECODER`."""
+
+LM_DECODER = "joint_lm"
+"""The joint CTC/attention beam search with the token n-gram."""
 
 
 def is_aed(model) -> bool:
@@ -70,13 +77,15 @@ def exit_parts(model, exit_index) -> tuple:
     )
 
 
-def build_searcher(decoder, parts, options):
-    """SpeechBrain's searcher ``decoder`` (one of :data:`AED_DECODERS`) over
-    an exit's ``parts`` (:func:`exit_parts`)."""
+def build_searcher(decoder, parts, options, lm=None):
+    """SpeechBrain's searcher ``decoder`` (one of :data:`AED_DECODERS` or
+    :data:`LM_DECODER`, which scores with the token n-gram ``lm``) over an
+    exit's ``parts`` (:func:`exit_parts`)."""
     exit_decoder, output_layer, head = parts
     if decoder == "attention":
         return greedy_searcher(exit_decoder, output_layer, options)
-    return joint_beam_searcher(exit_decoder, output_layer, head, options)
+    lm = lm if decoder == LM_DECODER else None
+    return joint_beam_searcher(exit_decoder, output_layer, head, options, lm)
 
 
 @dataclass
@@ -88,13 +97,15 @@ class ExitSearch:
     exit_index, layer : int
         1-based exit and the layer it sits after.
     decoder : str
-        One of :data:`AED_DECODERS`.
+        One of :data:`AED_DECODERS` or :data:`LM_DECODER`.
     parts : tuple
         The exit's decoder, output layer and CTC head (:func:`exit_parts`).
     options : modules.decoding.aed_search.AEDSearchOptions
         The search settings.
     tokenizer : object
         Turns token ids into text (``decode_ids``).
+    lm : modules.decoding.token_lm.TokenLM or None
+        The token n-gram of :data:`LM_DECODER`.
     """
 
     exit_index: int
@@ -103,6 +114,7 @@ class ExitSearch:
     parts: tuple
     options: AEDSearchOptions
     tokenizer: object
+    lm: TokenLM | None = None
 
     @property
     def name(self) -> str:
@@ -112,7 +124,7 @@ class ExitSearch:
     @cached_property
     def searcher(self):
         """SpeechBrain's searcher: ``(hidden, rel_lens) -> (hypotheses, ...)``."""
-        return build_searcher(self.decoder, self.parts, self.options)
+        return build_searcher(self.decoder, self.parts, self.options, self.lm)
 
     @property
     def encoder(self) -> Variant:
@@ -147,9 +159,10 @@ class ExitSearch:
         return self.counted(meter).words
 
 
-def exit_searches(model, hparams, tokenizer) -> list[ExitSearch]:
-    """An :class:`ExitSearch` per exit and decoder of :data:`AED_DECODERS`,
-    exit by exit, with the search settings of the experiment's YAML.
+def exit_searches(model, hparams, tokenizer, lm=None) -> list[ExitSearch]:
+    """An :class:`ExitSearch` per exit and decoder of :data:`AED_DECODERS`
+    (and :data:`LM_DECODER` with a token n-gram ``lm``), exit by exit, with
+    the search settings of the experiment's YAML.
 
     Parameters
     ----------
@@ -160,14 +173,17 @@ def exit_searches(model, hparams, tokenizer) -> list[ExitSearch]:
         ``decoding_ctc_weight``, special token ids, ...).
     tokenizer : object
         The experiment's tokenizer.
+    lm : modules.decoding.token_lm.TokenLM or None
+        The token n-gram of the joint search with LM (None: not run).
 
     Returns
     -------
     list of ExitSearch
     """
     options = build_search_options(hparams)
+    decoders = AED_DECODERS + ((LM_DECODER,) if lm is not None else ())
     return [
-        ExitSearch(k, layer, decoder, exit_parts(model, k), options, tokenizer)
+        ExitSearch(k, layer, decoder, exit_parts(model, k), options, tokenizer, lm)
         for k, layer in enumerate(model.exit_layers, start=1)
-        for decoder in AED_DECODERS
+        for decoder in decoders
     ]

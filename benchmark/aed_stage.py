@@ -6,12 +6,14 @@ CTC side of its exits has been benchmarked like any early-exit model (the
 adds, per exit, the attention decodings with that exit's decoder
 (:mod:`benchmark.aed_exit_stage`: greedy attention and joint CTC/attention
 beam search, encoder and decoding timed apart, decoder MACs counted on the
-real decoding pass), then the dynamic exits
-(:mod:`benchmark.aed_dynamic_stage`) in place of the CTC policies.
+real decoding pass), and the joint search with a token-level n-gram
+(``exit<k>-joint_lm``) when the experiment has ``decoding_lm`` or the
+benchmark decodes with an LM (:func:`benchmark_token_lm`), then the dynamic
+exits (:mod:`benchmark.aed_dynamic_stage`) in place of the CTC policies.
 
 Example
 -------
->>> "KenLMScorer" in NO_JOINT_LM_NOTE
+>>> "KenLMScorer" in JOINT_LM_NOTE
 True
 """
 
@@ -24,16 +26,52 @@ from benchmark.aed_exit_stage import benchmark_search
 from benchmark.aed_results import AEDResults
 from benchmark.aed_searches import exit_searches
 from benchmark.context import BenchmarkContext
-from modules.training.aed_setup import build_search_options
-
-NO_JOINT_LM_NOTE = (
-    "WER+LM of an AED is the CTC head's (the exit<k> rows: SpeechBrain's CTC "
-    "beam search with the n-gram LM); the attention decodings run without an "
-    "LM. A joint CTC/attention beam search with an n-gram would need a "
-    "token-level (BPE piece) LM for SpeechBrain's KenLMScorer, which the "
-    "benchmark does not build."
+from benchmark.lm_setup import PROJECT_ROOT
+from modules.decoding.lm_files import LMError
+from modules.decoding.token_lm import TokenLMRequest
+from modules.training.aed_setup import (
+    build_decoding_lm,
+    build_search_options,
+    check_decoding_lm_keys,
 )
-"""The note every AED report carries on what its LM column measures."""
+
+JOINT_LM_NOTE = (
+    "WER+LM of an AED is the CTC head's (the exit<k> rows: CTC beam search "
+    "with the word n-gram); greedy attention and the joint search run "
+    "without an LM; the exit<k>-joint_lm rows, when the experiment has "
+    "decoding_lm or the benchmark an LM, with a token-level n-gram "
+    "(SpeechBrain's KenLMScorer over the tokenizer's pieces)."
+)
+"""The note every AED report carries on what its LM columns measure."""
+
+
+def benchmark_token_lm(ctx: BenchmarkContext, notes: list):
+    """The token n-gram of the ``joint_lm`` rows: the experiment's
+    ``decoding_lm`` (:func:`modules.training.aed_setup.build_decoding_lm`),
+    else, when the benchmark decodes with an LM (``lm`` option), one built
+    from the corpus LM text with the YAML's ``decoding_lm_weight`` and
+    ``decoding_lm_order``; None (and a note) when there is none."""
+    hparams = ctx.exp.hparams
+    request = build_decoding_lm(hparams)
+    if request is None and ctx.lm is not None:
+        keys = ("decoding_lm_weight", "decoding_lm_order")
+        if any(hparams.get(key) is None for key in keys):
+            missing = " / ".join(keys)
+            notes.append(f"No joint_lm rows: the experiment's YAML has no {missing}.")
+            return None
+        request = TokenLMRequest("auto", *check_decoding_lm_keys(hparams))
+    if request is None:
+        return None
+    try:
+        return request.resolve(
+            ctx.exp.tokenizer,
+            hparams.get("data_folder", ""),
+            ctx.exp.folder / "lm",
+            [PROJECT_ROOT],
+        )
+    except LMError as error:
+        notes.append(f"No joint_lm rows: {error}")
+        return None
 
 
 def benchmark_aed(ctx: BenchmarkContext, ctc_rows: list) -> dict:
@@ -50,21 +88,24 @@ def benchmark_aed(ctx: BenchmarkContext, ctc_rows: list) -> dict:
     Returns
     -------
     dict
-        ``variants`` (the CTC rows, then ``exit<k>-attention`` and
-        ``exit<k>-joint`` per exit), ``policies`` (the dynamic exits,
+        ``variants`` (the CTC rows, then ``exit<k>-attention``,
+        ``exit<k>-joint`` and with a token n-gram ``exit<k>-joint_lm`` per
+        exit), ``policies`` (the dynamic exits,
         :class:`benchmark.policy_results.PolicySweepResult`, or None),
         ``aed`` (:class:`benchmark.aed_results.AEDResults`) and ``notes``.
     """
-    exp = ctx.exp
-    searches = exit_searches(exp.model, exp.hparams, exp.tokenizer)
+    exp, notes = ctx.exp, [JOINT_LM_NOTE]
+    lm = benchmark_token_lm(ctx, notes)
+    searches = exit_searches(exp.model, exp.hparams, exp.tokenizer, lm)
     measured = [benchmark_search(ctx, search) for search in searches]
     rows = [row for row, _ in measured]
     joint = {s.exit_index: s for s in searches if s.decoder == "joint"}
     joint_rows = [row for row, s in zip(rows, searches) if s.decoder == "joint"]
     search = asdict(build_search_options(exp.hparams))
+    search["lm"] = None if lm is None else {"path": lm.path, "weight": lm.weight}
     return {
         "variants": ctc_rows + rows,
         "policies": benchmark_aed_dynamic(ctx, joint, joint_rows),
         "aed": AEDResults(search, [cost for _, cost in measured]),
-        "notes": [NO_JOINT_LM_NOTE],
+        "notes": notes,
     }

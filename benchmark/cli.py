@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import argparse
 
-from benchmark.options import DEFAULT_QUANTIZATION, QUANTIZATION_EXITS, option_default
+from benchmark.options import (
+    DEFAULT_QUANTIZATION,
+    QUANTIZATION_EXITS,
+    VARIANT_CHOICES,
+    option_default,
+)
 from modules.compression.quantization import PTQ_METHODS
+from modules.decoding.lm_decoders import DECODERS
 
 
 def _floats(text: str) -> tuple:
@@ -116,16 +122,34 @@ def add_lm_args(p: argparse.ArgumentParser) -> None:
         "tune",
         "tune (alpha, beta) on dev per variant, once on the reference exit "
         "(last: the last exit, or exit K of train_exits: K), or not",
-        choices=("each", "last", "none"),
+        choices=VARIANT_CHOICES,
     )
     _option(p, "alpha", "LM weight (no tuning)", type=float)
     _option(p, "beta", "word bonus (no tuning)", type=float)
     _option(p, "tune_max_utts", "dev utterances", type=int)
     _option(
         p,
-        "pyctcdecode",
-        "variants cross-checked with pyctcdecode (last: the reference exit)",
-        choices=("each", "last", "none"),
+        "lm_decoder",
+        "LM beam search reported (flashlight, pyctcdecode, speechbrain)",
+        choices=sorted(DECODERS),
+    )
+    _option(
+        p,
+        "cross_check",
+        "variants whose LM pass every back end of --cross_check_decoders "
+        "decodes again, each with its own tuned weights (last: the reference exit)",
+        choices=VARIANT_CHOICES,
+    )
+    p.add_argument(
+        "--pyctcdecode",
+        dest="cross_check",
+        choices=VARIANT_CHOICES,
+        help="old name of --cross_check",
+    )
+    _option(
+        p,
+        "cross_check_decoders",
+        "comma-separated back ends compared with --lm_decoder",
     )
 
 

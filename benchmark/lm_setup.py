@@ -1,23 +1,23 @@
 """The n-gram LM of the benchmark: its decoders and their weights.
 
 :func:`build_lm_setup` resolves the LM (built from the corpus text, a path,
-or none), sets up SpeechBrain's LM searcher (and pyctcdecode's, for the
-cross-check) and the dev batches the weights are tuned on;
-:func:`lm_weights_for` gives every variant its ``(alpha, beta)``: fixed, or
-tuned on that variant's dev log-probabilities.
+or none), sets up the reported LM searcher (``lm_decoder``) and the
+cross-checking ones (``cross_check_decoders``) and the dev batches the
+weights are tuned on; :func:`set_lm_weights` gives each decoder its
+``(alpha, beta)`` for a variant: fixed, or tuned on that variant's dev
+log-probabilities (the same grid and utterances for every decoder).
 
 Example
 -------
->>> setup = LMSetup(None, None, None, None, None, {"alpha": 0.5, "beta": 1.0})
->>> setup.tuned
-False
+>>> setup = LMSetup(None, {"flashlight": None}, None, None, {"flashlight": {}})
+>>> setup.reported, setup.tuned
+('flashlight', False)
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -26,17 +26,14 @@ from benchmark.devices import put_model_on
 from benchmark.experiment import Experiment, load_split
 from benchmark.splits import tuning_split, uses_lm
 from modules.data.tokenizer import ctc_labels
-from modules.decoding.lm_beam import (
-    LMDecoder,
-    PyctcdecodeDecoder,
-    SpeechBrainLMDecoder,
-    tune_lm_weights,
-)
+from modules.decoding.lm_beam import LMDecoder, read_unigrams, tune_lm_weights
+from modules.decoding.lm_decoders import build_lm_decoder
 from modules.decoding.lm_files import (
     LM_TEXT_NAME,
     LMError,
     LMInfo,
     find_lm_text,
+    lm_cache_folder,
     resolve_lm,
 )
 
@@ -53,25 +50,33 @@ class LMSetup:
     ----------
     info : modules.decoding.lm_files.LMInfo
         The resolved LM.
-    decoder : modules.decoding.lm_beam.LMDecoder
-        SpeechBrain's LM searcher.
-    cross_check : modules.decoding.lm_beam.LMDecoder, optional
-        pyctcdecode's searcher on the same LM (None: no cross-check).
+    decoders : dict
+        Back-end name -> :class:`modules.decoding.lm_beam.LMDecoder` on this
+        LM: the reported one (``lm_decoder``) first, then the cross-checks.
     dev_set : str, optional
         The split the weights are tuned on (None: not tuned).
     dev_batches : list of benchmark.experiment.Batch, optional
         Its batches.
     fixed_weights : dict, optional
-        Weights applied to every variant (``tune`` ``"none"``/``"last"``);
-        None: every variant is tuned.
+        Back-end name -> weights applied to every variant (``tune``
+        ``"none"``/``"last"``); None: every variant is tuned.
     """
 
     info: LMInfo
-    decoder: LMDecoder
-    cross_check: LMDecoder | None
+    decoders: dict
     dev_set: str | None
     dev_batches: list | None
     fixed_weights: dict | None
+
+    @property
+    def reported(self) -> str:
+        """Name of the back end whose passes are reported."""
+        return next(iter(self.decoders))
+
+    @property
+    def decoder(self) -> LMDecoder:
+        """The reported LM searcher."""
+        return self.decoders[self.reported]
 
     @property
     def tuned(self) -> bool:
@@ -108,12 +113,8 @@ def missing_lm_text_note(data_folder) -> str:
 def default_lm_cache(exp: Experiment, text: Path) -> Path:
     """Where an LM built from ``text`` is kept: ``<data_folder>/lm`` for the
     built-in synthetic corpus (shared by every experiment on it), else
-    ``EXP/lm`` (a real LibriSpeech folder is never written to)."""
-    from modules.data.synthetic.generate import MARKER_NAME
-
-    if (text.parent / MARKER_NAME).is_file() and os.access(text.parent, os.W_OK):
-        return text.parent / "lm"
-    return exp.folder / "lm"
+    ``EXP/lm`` (:func:`modules.decoding.lm_files.lm_cache_folder`)."""
+    return lm_cache_folder(text, exp.folder / "lm")
 
 
 def resolve_benchmark_lm(exp: Experiment, opts, notes: list) -> LMInfo | None:
@@ -138,51 +139,84 @@ def resolve_benchmark_lm(exp: Experiment, opts, notes: list) -> LMInfo | None:
     return info
 
 
-def tune_on_dev(decoder, dev_set, dev_batches, model, variant, opts) -> dict:
-    """Weights of the grid ``opts.alphas`` x ``opts.betas`` with the best
-    dev WER for ``variant`` (untimed CPU pass), and where they come from."""
+def dev_log_probs(dev_batches, model, variant) -> list:
+    """``[(log_probs, rel_lens), ...]`` of ``variant`` on the dev batches
+    (untimed CPU pass)."""
     put_model_on(model, "cpu")
-    dev = []
     with torch.inference_mode():
-        for batch in dev_batches:
-            dev.append((variant(model, batch.wavs, batch.rel_lens), batch.rel_lens))
-    ids = [i for b in dev_batches for i in b.ids]
-    refs = [w for b in dev_batches for w in b.words]
+        return [
+            (variant(model, batch.wavs, batch.rel_lens), batch.rel_lens)
+            for batch in dev_batches
+        ]
+
+
+def tune_on_dev(name, setup: LMSetup, dev, variant, opts) -> dict:
+    """Weights of the grid ``opts.alphas`` x ``opts.betas`` with the best
+    dev WER of decoder ``name`` on ``dev`` (:func:`dev_log_probs` of
+    ``variant``), and where they come from."""
+    ids = [i for b in setup.dev_batches for i in b.ids]
+    refs = [w for b in setup.dev_batches for w in b.words]
     tuned = tune_lm_weights(
-        decoder, dev, ids, refs, opts.alphas, opts.betas, progressbar=opts.progressbar
+        setup.decoders[name],
+        dev,
+        ids,
+        refs,
+        opts.alphas,
+        opts.betas,
+        progressbar=opts.progressbar,
     )
     return {
         **tuned,
-        "tuned_on": dev_set,
+        "decoder": name,
+        "tuned_on": setup.dev_set,
         "tuned_variant": variant.name,
         "dev_utts": len(ids),
     }
 
 
-def lm_weights_for(setup: LMSetup, model, variant, opts) -> dict:
-    """Set the decoder's (alpha, beta) for ``variant``: the fixed weights, or
-    weights tuned on the dev log-probabilities of this variant."""
+def set_lm_weights(setup: LMSetup, model, variant, opts, names) -> dict:
+    """Set the weights of the decoders ``names`` for ``variant``: the fixed
+    weights, or weights tuned on the dev log-probabilities of this variant
+    (computed once for all of them). Returns ``{name: weights}``."""
     if not setup.tuned:
-        setup.decoder.set_weights(
-            setup.fixed_weights["alpha"], setup.fixed_weights["beta"]
+        for name in names:
+            weights = setup.fixed_weights[name]
+            setup.decoders[name].set_weights(weights["alpha"], weights["beta"])
+        return {name: setup.fixed_weights[name] for name in names}
+    dev = dev_log_probs(setup.dev_batches, model, variant)
+    return {name: tune_on_dev(name, setup, dev, variant, opts) for name in names}
+
+
+def lm_weights_for(setup: LMSetup, model, variant, opts) -> dict:
+    """Set the reported decoder's weights for ``variant``
+    (:func:`set_lm_weights`) and return them."""
+    names = [setup.reported]
+    return set_lm_weights(setup, model, variant, opts, names)[setup.reported]
+
+
+def build_decoders(exp: Experiment, opts, info: LMInfo, notes: list) -> dict:
+    """Name -> decoder of ``opts.lm_decoder`` and, unless ``cross_check`` is
+    ``"none"``, of ``opts.cross_check_decoders``, on the LM of ``info``."""
+    names = [opts.lm_decoder]
+    if opts.cross_check != "none":
+        names += opts.cross_check_decoders
+    unigrams = read_unigrams(info.path)
+    if unigrams is None:
+        notes.append("LM vocabulary unknown (binary without ARPA).")
+    labels, blank = ctc_labels(exp.tokenizer), exp.hparams.get("blank_index", 0)
+    return {
+        name: build_lm_decoder(
+            name,
+            labels,
+            info.path,
+            opts.alpha,
+            opts.beta,
+            opts.beam_size,
+            blank_index=blank,
+            unigrams=unigrams,
         )
-        return setup.fixed_weights
-    return tune_on_dev(
-        setup.decoder, setup.dev_set, setup.dev_batches, model, variant, opts
-    )
-
-
-def _cross_check_decoder(decoder: LMDecoder) -> PyctcdecodeDecoder:
-    """pyctcdecode's searcher with the settings of ``decoder``."""
-    return PyctcdecodeDecoder(
-        decoder.labels,
-        decoder.lm_path,
-        decoder.alpha,
-        decoder.beta,
-        decoder.beam_size,
-        decoder.blank_index,
-        unigrams=decoder.unigrams,
-    )
+        for name in dict.fromkeys(names)
+    }
 
 
 def build_lm_setup(exp: Experiment, opts, reference_variant, notes: list):
@@ -206,25 +240,25 @@ def build_lm_setup(exp: Experiment, opts, reference_variant, notes: list):
         None when the LM is off or ``lm: auto`` found no LM text (a note
         says so).
     """
-    hp = exp.hparams
     info = resolve_benchmark_lm(exp, opts, notes)
     if info is None:
         return None
-    labels, blank = ctc_labels(exp.tokenizer), hp.get("blank_index", 0)
-    decoder = SpeechBrainLMDecoder(
-        labels, info.path, opts.alpha, opts.beta, opts.beam_size, blank
-    )
-    if decoder.unigrams is None:
-        notes.append("LM vocabulary unknown (binary without ARPA).")
-    dev_set = dev_batches = None
-    fixed = {"alpha": opts.alpha, "beta": opts.beta, "tuned_on": None}
-    if opts.tune != "none":
-        dev_set = tuning_split(opts, hp)
-        dev_batches = load_split(exp, dev_set, opts.batch_size, opts.tune_max_utts)
-        fixed = None
+    decoders = build_decoders(exp, opts, info, notes)
+    fixed = {
+        name: {
+            "alpha": opts.alpha,
+            "beta": opts.beta,
+            "decoder": name,
+            "tuned_on": None,
+        }
+        for name in decoders
+    }
+    if opts.tune == "none":
+        return LMSetup(info, decoders, None, None, fixed)
+    dev_set = tuning_split(opts, exp.hparams)
+    dev_batches = load_split(exp, dev_set, opts.batch_size, opts.tune_max_utts)
+    setup = LMSetup(info, decoders, dev_set, dev_batches, None)
     if opts.tune == "last":
-        fixed = tune_on_dev(
-            decoder, dev_set, dev_batches, exp.model, reference_variant, opts
-        )
-    cross_check = None if opts.pyctcdecode == "none" else _cross_check_decoder(decoder)
-    return LMSetup(info, decoder, cross_check, dev_set, dev_batches, fixed)
+        weights = set_lm_weights(setup, exp.model, reference_variant, opts, decoders)
+        setup = replace(setup, fixed_weights=weights)
+    return setup

@@ -14,6 +14,12 @@ Example
 Traceback (most recent call last):
 ...
 benchmark.errors.OptionError: benchmark_options: unknown option(s) ['beam']...
+>>> BenchmarkOptions.from_mapping({"pyctcdecode": "last"}).cross_check
+'last'
+>>> BenchmarkOptions(lm_decoder="kenlm")
+Traceback (most recent call last):
+...
+benchmark.errors.OptionError: lm_decoder: unknown LM decoder(s) ['kenlm']; ...
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from benchmark.errors import OptionError
 from benchmark.policy_grid import resolve_policy_grid
 from benchmark.variants import VARIANT_BUILDERS
 from modules.compression.quantization import DEFAULT_KEEP_FP32, check_method
+from modules.decoding.lm_decoders import DECODERS, check_decoder_names
 
 DEFAULT_POLICY_GRIDS = {
     "entropy": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
@@ -40,7 +47,22 @@ published ranges (0.01-0.10 and 0.90-0.99) towards weaker models, whose
 posteriors are flatter and whose layers differ more."""
 
 VARIANT_CHOICES = ("each", "last", "none")
-"""Values of ``tune`` and ``pyctcdecode``."""
+"""Values of ``tune`` and ``cross_check``."""
+
+DEFAULT_LM_DECODER = "flashlight"
+"""The LM beam search the benchmark reports (:data:`modules.decoding.
+lm_decoders.DECODERS`). Measured on the built-in corpus (2026-11-30,
+test-clean, 200 utterances; beam 20, the corpus 4-gram; each back end's
+weights tuned on 200 dev-clean utterances; 3 rounds alternating the back
+ends on the same log-probs, 1 thread, docs/results.md): the 4-layer
+baseline, WER 1.88 % in 0.22 s (flashlight), 2.86 % in 1.21 s
+(pyctcdecode), 2.52 % in 2.08 s (SpeechBrain); a 2-layer KD student, 5.38 %
+in 0.32 s, 5.25 % in 1.86 s, 4.95 % in 3.55 s (flashlight - SpeechBrain:
++0.43 points, bootstrap 95 % interval -0.30 to +1.18). The fastest, at a
+WER within noise of the others."""
+
+RENAMED_OPTIONS = {"pyctcdecode": "cross_check"}
+"""Old option name -> its name now; the old name is still accepted."""
 
 POLICY_TIMING = ("chosen", "all")
 """Values of ``policy_timing``."""
@@ -107,9 +129,20 @@ class BenchmarkOptions:
         Dev utterances used for tuning (evenly spread; None: all): the LM
         weights and, for an AED, its dynamic exits' thresholds
         (:mod:`benchmark.aed_dynamic_stage`).
-    pyctcdecode : str
-        Cross-check with pyctcdecode on ``"each"`` variant, ``"last"`` (the
-        reference exit) or ``"none"``.
+    lm_decoder : str
+        The LM beam search whose WER and time are reported:
+        ``"flashlight"``, ``"pyctcdecode"`` or ``"speechbrain"``
+        (:mod:`modules.decoding.lm_decoders`; default
+        :data:`DEFAULT_LM_DECODER`).
+    cross_check : str
+        Which variants' LM passes are decoded again by every back end of
+        ``cross_check_decoders``, each with its own weights (tuned as
+        ``tune`` says), in alternated timed rounds: ``"each"`` variant,
+        ``"last"`` (the reference exit) or ``"none"``. Its old name,
+        ``pyctcdecode``, is still accepted.
+    cross_check_decoders : sequence of str
+        The back ends compared with ``lm_decoder`` (comma-separated or a
+        list; ``lm_decoder`` itself is always in the comparison).
     variants : sequence of str
         Keys of :data:`benchmark.variants.VARIANT_BUILDERS`.
     policies : str or sequence of str
@@ -179,7 +212,9 @@ class BenchmarkOptions:
     alpha: float = 0.5
     beta: float = 1.0
     tune_max_utts: int | None = 200
-    pyctcdecode: str = "each"
+    lm_decoder: str = DEFAULT_LM_DECODER
+    cross_check: str = "each"
+    cross_check_decoders: tuple = tuple(DECODERS)
     variants: tuple = ("exits",)
     policies: str | tuple | None = "auto"
     policy_thresholds: dict | None = None
@@ -198,9 +233,10 @@ class BenchmarkOptions:
 
     def __post_init__(self):
         """Reject bad choices, variants and policy settings early."""
-        for name in ("tune", "pyctcdecode"):
+        for name in ("tune", "cross_check"):
             if getattr(self, name) not in VARIANT_CHOICES:
                 raise OptionError(f"{name} must be each, last or none")
+        self._check_lm_decoders()
         if self.repeats < 1 or self.lm_repeats < 1:
             raise OptionError("repeats and lm_repeats must be >= 1")
         unknown = set(self.variants) - set(VARIANT_BUILDERS)
@@ -221,6 +257,16 @@ class BenchmarkOptions:
             )
         self.policy_grid  # noqa: B018 (resolving it validates the policies)
         self._check_quantization()
+
+    def _check_lm_decoders(self):
+        """Check ``lm_decoder`` and resolve ``cross_check_decoders``."""
+        try:
+            check_decoder_names([self.lm_decoder], "lm_decoder")
+            names = _items(self.cross_check_decoders)
+            check_decoder_names(names, "cross_check_decoders")
+        except ValueError as error:
+            raise OptionError(str(error)) from None
+        object.__setattr__(self, "cross_check_decoders", names)
 
     def _check_quantization(self):
         """Resolve and check the ``quantization*`` options."""
@@ -249,6 +295,14 @@ class BenchmarkOptions:
             A ``ValueError`` naming an unknown key or a key with a bad value.
         """
         mapping = dict(mapping or {})
+        for old, new in RENAMED_OPTIONS.items():
+            if old in mapping and new in mapping:
+                raise OptionError(
+                    f"benchmark_options: {old} is the old name of {new}; "
+                    f"give {new} only"
+                )
+            if old in mapping:
+                mapping[new] = mapping.pop(old)
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(mapping) - set(known))
         if unknown:

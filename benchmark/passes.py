@@ -136,7 +136,8 @@ def time_on_device(
     device : str
         ``"cpu"`` or ``"cuda"``.
     keep : bool
-        Keep what the pyctcdecode check needs from the first LM pass.
+        Keep the log-probabilities of the first LM pass (for the LM
+        decoders' cross-check).
     decoder : modules.decoding.lm_beam.LMDecoder, optional
         The LM decoder, its weights set; None: no LM passes.
 
@@ -144,9 +145,8 @@ def time_on_device(
     -------
     tuple
         The :class:`benchmark.results.DeviceTiming` (times, RTF, WERs)
-        and, if ``keep``, what the pyctcdecode check needs from the first
-        LM pass: its CPU log-probs, its hypotheses and its decoding time
-        (else None).
+        and, if ``keep``, the first LM pass's ``[(log_probs, rel_lens),
+        ...]`` on CPU (else None).
     """
     opts = ctx.opts
     put_model_on(ctx.exp.model, device)
@@ -162,12 +162,12 @@ def time_on_device(
 
 def add_lm_passes(ctx, variant, device, decoder, result: DeviceTiming, keep: bool):
     """``result`` with ``opts.lm_repeats`` timed LM passes of ``variant`` on
-    ``device`` (model already there) and, if ``keep``, what the pyctcdecode
-    check needs from the first one (see :func:`time_on_device`)."""
+    ``device`` (model already there) and, if ``keep``, the first one's
+    log-probabilities (see :func:`time_on_device`)."""
     passes = repeated_passes(
         ctx, variant, device, decoder.decode, "LM", ctx.opts.lm_repeats, keep
     )
     lm = summarize_passes([p[0] for p in passes], ctx.audio_s)
     result = replace(result, lm=lm, wer_lm=ctx.wer(passes[0][1]))
-    kept = (passes[0][2], passes[0][1], passes[0][0]["decode_s"]) if keep else None
+    kept = passes[0][2] if keep else None
     return result, kept

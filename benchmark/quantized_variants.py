@@ -115,8 +115,8 @@ def quantization_notes(opts, devices) -> list[str]:
         "tensors (attention input projections, convolution kernels) stored "
         "in int8 and used in fp32; MACs counted on the "
         "fp32 model (quantized kernels are invisible to the MAC counter); "
-        "timed on CPU, alternately with the same fp32 exit; no pyctcdecode "
-        "check."
+        "timed on CPU, alternately with the same fp32 exit; no LM decoders "
+        "cross-check."
     ]
     if any(device != "cpu" for device in devices):
         notes.append("Quantized variants are not timed on GPU (CPU int8 kernels).")

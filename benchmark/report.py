@@ -6,7 +6,8 @@ PNG plots (WER vs MACs, time per variant: :mod:`benchmark.report_plots`).
 CSV columns in :data:`CSV_COLUMNS`); :mod:`benchmark.aggregate` reuses it to
 merge experiments; :mod:`benchmark.policy_report` adds the dynamic
 exit policies' section, ``policies.csv`` and
-``policies_wer_vs_compute.png``.
+``policies_wer_vs_compute.png``; :mod:`benchmark.long_form_report` the
+long-form section.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from pathlib import Path
 
 from benchmark.formatting import human, number, table_row, write_csv
+from benchmark.lm_decoder_report import decoder_section, pyctcdecode_columns
+from benchmark.long_form_report import long_form_section
 from benchmark.policy_report import (
     POLICY_CSV_COLUMNS,
     plot_policies,
@@ -36,23 +39,16 @@ CSV_COLUMNS = [
     "cpu_net_s", "cpu_decode_s", "cpu_lm_decode_s", "cpu_rtf", "cpu_lm_rtf",
     "gpu_net_s", "gpu_decode_s", "gpu_lm_decode_s", "gpu_rtf", "gpu_lm_rtf",
     "cpu_time_vs_fp32", "cpu_time_vs_fp32_min", "cpu_time_vs_fp32_max",
-    "alpha", "beta", "pyctcdecode_wer_lm", "pyctcdecode_time_ratio",
+    "alpha", "beta", "lm_decoder", "pyctcdecode_wer_lm", "pyctcdecode_time_ratio",
 ]  # fmt: skip
 """Columns of ``results.csv`` (times: seconds for the whole test set, median
 of the repeated passes; ``*_s`` = network + decoding; ``size_mb``: the whole
 model the variant runs, as saved; ``quantized_mac_fraction``: share of the
 MACs in int8-weight modules; ``cpu_time_vs_fp32``: a quantized variant's
-median, min and max per-round time ratio to its fp32 exit)."""
-
-PYCTCDECODE_NOTE = (
-    "Same log-probabilities, LM, unigrams, weights, beam and pruning "
-    "thresholds. SpeechBrain's searcher is adapted from pyctcdecode; ours adds "
-    "the LM's end-of-sentence score, which SpeechBrain's `finalize_decoding` "
-    "leaves out (`modules.decoding.lm_beam.end_scoring_beam_searcher`). Its extra "
-    "time is SpeechBrain's per-beam bookkeeping (dataclass beams carrying word "
-    "frame spans, LM-beam conversions every frame), not the search itself: "
-    "both make the same number of LM and beam operations."
-)
+median, min and max per-round time ratio to its fp32 exit; ``lm_decoder``:
+the back end of the LM passes, empty in rows written before it was
+recorded; ``pyctcdecode_*``: :func:`benchmark.lm_decoder_report.
+pyctcdecode_columns`)."""
 
 
 def _median(timing: dict | None, key: str):
@@ -85,7 +81,6 @@ def flat_rows(results: dict) -> list[dict]:
     rows = []
     for row in results["variants"]:
         weights = row.lm_weights or {}
-        pyctc = row.pyctcdecode
         flat = {
             "experiment": results["experiment_name"],
             "test_set": results["test_set"],
@@ -104,8 +99,8 @@ def flat_rows(results: dict) -> list[dict]:
             "wer_train": row.wer_train,
             "alpha": weights.get("alpha"),
             "beta": weights.get("beta"),
-            "pyctcdecode_wer_lm": pyctc.wer_lm if pyctc else None,
-            "pyctcdecode_time_ratio": pyctc.time_ratio if pyctc else None,
+            "lm_decoder": weights.get("decoder"),
+            **pyctcdecode_columns(row),
         }
         flat.update(_device_columns(row))
         cpu_ratios = (row.time_ratios or {}).get("cpu") or {}
@@ -212,34 +207,8 @@ def lm_section(results: dict) -> list[str]:
     return lines
 
 
-def pyctcdecode_section(results: dict) -> list[str]:
-    """SpeechBrain vs pyctcdecode beam search on the same log-probs and LM."""
-    rows = [r for r in results["variants"] if r.pyctcdecode is not None]
-    if not rows:
-        return ["Not run."]
-    header = [
-        "variant", "WER+LM % SpeechBrain", "WER+LM % pyctcdecode",
-        "SpeechBrain decoding s", "pyctcdecode decoding s",
-        "time ratio (pyctcdecode / SB)", "same hypotheses",
-    ]  # fmt: skip
-    lines = [table_row(header), table_row(["---"] * len(header))]
-    for row in rows:
-        p = row.pyctcdecode
-        cells = [
-            row.name,
-            number(p.speechbrain_wer_lm),
-            number(p.wer_lm),
-            number(p.speechbrain_decode_s, 3),
-            number(p.decode_s, 3),
-            number(p.time_ratio),
-            f"{100 * p.same_hypothesis_fraction:.1f} %",
-        ]
-        lines.append(table_row(cells))
-    return lines + ["", PYCTCDECODE_NOTE]
-
-
 def reference_exit_text(results: dict) -> str:
-    """Which exit the policies, ``tune: last`` and ``pyctcdecode: last``
+    """Which exit the policies, ``tune: last`` and ``cross_check: last``
     compare with: the deepest trained one."""
     exit_index, trained = results.get("reference_exit"), results.get("train_exits")
     if trained:
@@ -277,13 +246,14 @@ def header_section(results: dict) -> list[str]:
 def markdown_report(results: dict) -> str:
     """The whole ``report.md``."""
     rows = flat_rows(results)
+    lm = (results.get("lm") or {}).get("decoder", "none")
     lines = header_section(results)
     lines += ["", "## Results", ""] + main_table(rows)
     lines += [
         "",
         "Times are seconds for the whole test set (network + decoding, median of "
         "the passes). WER without LM is greedy decoding; with LM it is "
-        "SpeechBrain's CTC beam search + KenLM. MACs are counted on every test "
+        f"the LM beam search `{lm}` (see LM decoders). MACs are counted on every test "
         "batch (`benchmark.macs`, padding included) and averaged per batch, as "
         "published; MACs / audio s divides the test-set total by the unpadded "
         "audio duration, comparable across batch sizes. Params are those the "
@@ -298,10 +268,10 @@ def markdown_report(results: dict) -> str:
         lines[-1] += ", ".join(f"{r['variant']} {r['wer_train']:.2f}" for r in checks)
     quantized = quantization_section(rows)
     lines += [""] + quantized if quantized else []
-    lines += [""] + policy_section(results)
+    lines += [""] + policy_section(results) + long_form_section(results)
     lines += ["", "## Timing details", ""] + timing_table(results)
     lines += ["", "## Language model", ""] + lm_section(results)
-    lines += ["", "## pyctcdecode comparison", ""] + pyctcdecode_section(results)
+    lines += ["", "## LM decoders", ""] + decoder_section(results)
     notes = results.get("notes") or []
     lines += ["", "## Notes", ""] + ([f"- {n}" for n in notes] or ["- none"])
     plots = results.get("plots") or []

@@ -92,8 +92,48 @@ class DeviceTiming:
 
 
 @dataclass(frozen=True)
+class DecoderCheck:
+    """One LM back end on the log-probabilities of a variant's LM pass
+    (:func:`benchmark.variant_stage.compare_decoders`).
+
+    Attributes
+    ----------
+    decoder : str
+        Back-end name (:data:`modules.decoding.lm_decoders.DECODERS`).
+    alpha, beta : float
+        Its weights (tuned on dev for it, or fixed).
+    wer_lm : float
+        Its WER on the test set.
+    decode_s : dict
+        Its decoding times over the rounds, alternated with the other back
+        ends' (:func:`benchmark.timing.summarize`: median, min, max).
+    same_hypothesis_fraction : float
+        Fraction of utterances decoded as the reported back end does.
+
+    Example
+    -------
+    >>> times = {"median": 1.0, "min": 1.0, "max": 1.0, "values": [1.0]}
+    >>> check = DecoderCheck("flashlight", 0.6, 2.0, 10.0, times, 1.0)
+    >>> DecoderCheck(**check.to_json()) == check
+    True
+    """
+
+    decoder: str
+    alpha: float
+    beta: float
+    wer_lm: float
+    decode_s: dict
+    same_hypothesis_fraction: float
+
+    def to_json(self) -> dict:
+        """The ``results.json`` entry."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class PyctcdecodeComparison:
-    """pyctcdecode against SpeechBrain on the log-probs and LM of one pass.
+    """pyctcdecode against SpeechBrain on the log-probs and LM of one pass
+    (rows written before :class:`DecoderCheck` replaced it).
 
     Attributes
     ----------
@@ -135,7 +175,7 @@ from files written before they were added."""
 
 OMITTED_WHEN_NONE = (
     "lm_weights", "pyctcdecode", "quantization", "size_mb",
-    "quantized_mac_fraction", "time_ratios",
+    "quantized_mac_fraction", "time_ratios", "decoder_checks",
 )  # fmt: skip
 """Keys a ``results.json`` row leaves out when their value is None."""
 
@@ -163,7 +203,8 @@ class VariantResult:
     devices : dict
         Device name -> :class:`DeviceTiming`.
     pyctcdecode : PyctcdecodeComparison, optional
-        The cross-check of the LM pass (None: not run).
+        The cross-check of the LM pass in rows written before
+        ``decoder_checks`` (None in newer rows).
     wer, wer_lm : float
         Greedy and LM WERs on the first device (``wer_lm`` None: no LM).
     wer_train : float, optional
@@ -179,8 +220,11 @@ class VariantResult:
         A quantized variant's greedy time over its fp32 exit's, per device:
         :func:`benchmark.timing.summarize` of the per-round ratios of
         alternated passes (:mod:`benchmark.paired_timing`).
+    decoder_checks : list of DecoderCheck, optional
+        Every LM back end on the log-probs of the LM pass, the reported one
+        first (None: not run).
 
-    Rows written before the last four fields existed read them as None.
+    Rows written before the last five fields existed read them as None.
     """
 
     name: str
@@ -201,6 +245,7 @@ class VariantResult:
     size_mb: float | None = None
     quantized_mac_fraction: float | None = None
     time_ratios: dict | None = None
+    decoder_checks: list | None = None
 
     def to_json(self) -> dict:
         """The ``results.json`` row; the keys of :data:`OMITTED_WHEN_NONE`
@@ -214,6 +259,8 @@ class VariantResult:
         data["devices"] = {d: t.to_json() for d, t in self.devices.items()}
         if self.pyctcdecode is not None:
             data["pyctcdecode"] = self.pyctcdecode.to_json()
+        if self.decoder_checks is not None:
+            data["decoder_checks"] = [c.to_json() for c in self.decoder_checks]
         return data
 
     @classmethod
@@ -234,12 +281,17 @@ class VariantResult:
         }
         if values["pyctcdecode"] is not None:
             values["pyctcdecode"] = PyctcdecodeComparison(**values["pyctcdecode"])
+        if values["decoder_checks"] is not None:
+            values["decoder_checks"] = [
+                DecoderCheck(**c) for c in values["decoder_checks"]
+            ]
         return cls(**values)
 
 
 def results_to_json(results: dict) -> dict:
     """The content of ``results.json``: ``results`` with its typed
-    ``variants`` and ``policies`` turned into dicts, in the same key order.
+    ``variants``, ``policies`` and ``long_form`` rows turned into dicts, in
+    the same key order.
 
     Example
     -------
@@ -250,4 +302,6 @@ def results_to_json(results: dict) -> dict:
     data["variants"] = [row.to_json() for row in results["variants"]]
     if results.get("policies") is not None:
         data["policies"] = results["policies"].to_json()
+    if "long_form" in results:
+        data["long_form"] = [row.to_json() for row in results["long_form"]]
     return data

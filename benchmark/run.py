@@ -14,13 +14,15 @@ early-exit model; exit ``k`` runs only the layers up to ``k``):
   per second of audio) and the parameters the variant uses are counted;
 * the whole test set is decoded on CPU, and on GPU when there is one, without
   LM (greedy, as the test stage of ``train.py``) and with an n-gram LM
-  (SpeechBrain's CTC beam search + KenLM, weights tuned on dev);
+  (``lm_decoder``: flashlight-text's lexicon decoder, pyctcdecode or
+  SpeechBrain's CTC beam search, + KenLM; weights tuned on dev);
 * every pass is timed after a warm-up, with a fixed thread count, under
   ``torch.inference_mode()``, with the device synchronised around each timed
   region; network and decoding times are kept apart; passes are repeated and
   summarised by their median (min and max kept);
-* the LM beam search is cross-checked with pyctcdecode on the same
-  log-probabilities and LM.
+* the other LM back ends (``cross_check_decoders``) decode the same
+  log-probabilities with the same LM, each with its own tuned weights, in
+  alternated timed rounds (:func:`benchmark.variant_stage.compare_decoders`).
 
 With ``--quantization METHOD[,METHOD...]`` (a bare ``--quantization``: the
 default method), each post-training quantization method adds a variant
@@ -39,7 +41,7 @@ reference exit's dev WER) and the chosen points are timed, with the LM,
 alternately with the reference exit (:mod:`benchmark.policy_sweep`,
 :mod:`benchmark.paired_timing`). The reference exit is the deepest trained
 one: the last exit, or exit K of ``train_exits: K`` (the exits above it were
-never trained); ``tune: last`` and ``pyctcdecode: last`` use it too.
+never trained); ``tune: last`` and ``cross_check: last`` use it too.
 
 An early-exit attention encoder-decoder (AED) gets, besides its exits' CTC
 rows (greedy CTC and CTC + LM), every exit's greedy attention decoding and
@@ -47,6 +49,12 @@ joint CTC/attention beam search (encoder and decoding timed apart, decoder
 MACs counted on the real decoding pass) and dynamic exits decided from the
 CTC heads, each exit decoding with its own decoder, in place of the CTC
 policies (:mod:`benchmark.aed_stage`, report: :mod:`benchmark.aed_report`).
+
+When the experiment holds the results of the long-form test stage
+(``long_form/<split>/<mode>/summary.json``), the report gets a "Long-form"
+section: their WERs, times and memory, with the MACs per audio second of
+the windowed and the segmented pass counted here
+(:mod:`benchmark.long_form_report`).
 
 Results go to ``EXP/benchmark/<test set>/`` (or ``--output``):
 ``report.md``, ``results.json``, ``results.csv``, ``policies.csv`` and PNG
@@ -90,6 +98,7 @@ from benchmark.context import BenchmarkContext, build_context
 from benchmark.devices import resolve_devices
 from benchmark.errors import BenchmarkError
 from benchmark.experiment import load_experiment, read_plain_hparams
+from benchmark.long_form_report import long_form_results
 from benchmark.options import BenchmarkOptions
 from benchmark.policy_stage import benchmark_policies
 from benchmark.quantized_variants import (
@@ -102,6 +111,7 @@ from benchmark.splits import benchmark_splits, check_dev_is_not_test
 from benchmark.timing import machine_facts, set_threads
 from benchmark.variant_stage import benchmark_variants
 from benchmark.variants import build_variants
+from modules.decoding.lm_decoders import DECODER_TITLES
 from modules.decoding.lm_files import LMError
 
 logger = logging.getLogger(__name__)
@@ -122,7 +132,8 @@ def describe_lm(ctx: BenchmarkContext) -> dict | None:
     return {
         **asdict(ctx.lm.info),
         "vocabulary": len(unigrams) if unigrams else None,
-        "decoder": "speechbrain.decoders.ctc.CTCBeamSearcher + end score",
+        "decoder": DECODER_TITLES[ctx.lm.reported],
+        "cross_checks": list(ctx.lm.decoders)[1:],
         "beam_size": ctx.opts.beam_size,
     }
 
@@ -205,7 +216,8 @@ def run_benchmark(experiment_folder, **options) -> dict:
         else:
             measured = {"variants": rows, "policies": benchmark_policies(ctx, rows)}
         notes += measured.pop("notes", [])
-        results = {**describe(ctx, threads), **measured}
+        long_form = long_form_results(exp, notes)
+        results = {**describe(ctx, threads), **measured, **long_form}
         results["notes"] += notes
     finally:
         torch.set_num_threads(previous_threads)

@@ -50,40 +50,43 @@ def write_noise_flac(path, seconds, seed=0):
     soundfile.write(path, samples.astype("float32"), SAMPLE_RATE, format="FLAC")
 
 
-@pytest.fixture
-def make_librispeech(tmp_path):
-    """Factory writing a LibriSpeech-shaped tree of noise FLAC files.
-
-    ``make_librispeech(split="train-synth", spec=None, root=None)`` writes
+def write_librispeech(root, split="train-synth", spec=None):
+    """Write a LibriSpeech-shaped tree of noise FLAC files under ``root``:
     ``<root>/<split>/<spk>/<chapter>/<spk>-<chapter>-<utt>.flac`` and the
     ``<spk>-<chapter>.trans.txt`` files (``spec`` defaults to
-    ``DEFAULT_LIBRISPEECH_SPEC``; ``root`` to ``tmp_path / "LibriSpeech"``)
-    and returns a :class:`LibriSpeechTree`.
-    """
+    ``DEFAULT_LIBRISPEECH_SPEC``); return a :class:`LibriSpeechTree`."""
+    root = str(root)
+    tree = LibriSpeechTree(root=root, split=split)
+    spec = DEFAULT_LIBRISPEECH_SPEC if spec is None else spec
+    for spk, chapters in spec.items():
+        for chapter, utts in chapters.items():
+            folder = os.path.join(root, split, spk, chapter)
+            os.makedirs(folder, exist_ok=True)
+            lines = []
+            for num, seconds, text in utts:
+                utt_id = f"{spk}-{chapter}-{num:04d}"
+                wav = os.path.join(folder, utt_id + ".flac")
+                write_noise_flac(wav, seconds, seed=len(tree.utterances))
+                lines.append(f"{utt_id} {text}\n")
+                tree.utterances[utt_id] = {
+                    "duration": int(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE,
+                    "wav": wav,
+                    "spk_id": spk,
+                    "wrd": text,
+                }
+            trans = os.path.join(folder, f"{spk}-{chapter}.trans.txt")
+            with open(trans, "w", encoding="utf-8") as f:
+                f.writelines(lines)
+    return tree
+
+
+@pytest.fixture
+def make_librispeech(tmp_path):
+    """Factory of :func:`write_librispeech` trees:
+    ``make_librispeech(split="train-synth", spec=None, root=None)``, ``root``
+    defaulting to ``tmp_path / "LibriSpeech"``."""
 
     def _make(split="train-synth", spec=None, root=None):
-        root = str(root or tmp_path / "LibriSpeech")
-        tree = LibriSpeechTree(root=root, split=split)
-        spec = DEFAULT_LIBRISPEECH_SPEC if spec is None else spec
-        for spk, chapters in spec.items():
-            for chapter, utts in chapters.items():
-                folder = os.path.join(root, split, spk, chapter)
-                os.makedirs(folder, exist_ok=True)
-                lines = []
-                for num, seconds, text in utts:
-                    utt_id = f"{spk}-{chapter}-{num:04d}"
-                    wav = os.path.join(folder, utt_id + ".flac")
-                    write_noise_flac(wav, seconds, seed=len(tree.utterances))
-                    lines.append(f"{utt_id} {text}\n")
-                    tree.utterances[utt_id] = {
-                        "duration": int(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE,
-                        "wav": wav,
-                        "spk_id": spk,
-                        "wrd": text,
-                    }
-                trans = os.path.join(folder, f"{spk}-{chapter}.trans.txt")
-                with open(trans, "w", encoding="utf-8") as f:
-                    f.writelines(lines)
-        return tree
+        return write_librispeech(root or tmp_path / "LibriSpeech", split, spec)
 
     return _make

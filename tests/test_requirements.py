@@ -29,10 +29,14 @@ def required_distributions():
     return names
 
 
+IMPORT_NAMES = {"flashlight-text": "flashlight.lib.text"}
+"""Distributions imported under another name than :func:`module_of` makes."""
+
+
 def module_of(distribution):
     """The module a distribution is imported as (``espeakng-loader`` ->
-    ``espeakng_loader``); every package of ``requirements.txt`` follows this."""
-    return distribution.lower().replace("-", "_")
+    ``espeakng_loader``, or its entry in :data:`IMPORT_NAMES`)."""
+    return IMPORT_NAMES.get(distribution, distribution.lower().replace("-", "_"))
 
 
 def importorskip_calls(path):

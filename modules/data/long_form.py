@@ -229,9 +229,7 @@ def _subfolders(folder):
 def prepare_long_form_data(hparams):
     """Prepare the long-form splits a recipe's YAML asks for, on the main process.
 
-    Keys: ``data_folder``, ``long_form_folder``, ``long_form_splits``,
-    ``long_form_seconds`` (null: one recording per chapter) and, optionally,
-    ``long_form_min_seconds``.
+    Keys: those of :func:`long_form_options`.
 
     Arguments
     ---------
@@ -242,6 +240,24 @@ def prepare_long_form_data(hparams):
     -------
     dict
         Split name -> path of its long-form manifest.
+    """
+    return run_on_main(prepare_long_form, kwargs=long_form_options(hparams))
+
+
+def long_form_options(hparams):
+    """The :func:`prepare_long_form` arguments a recipe's YAML gives.
+
+    Keys: ``data_folder``, ``long_form_folder``, ``long_form_splits``,
+    ``long_form_seconds`` (null: one recording per chapter) and, optionally,
+    ``long_form_min_seconds``.
+
+    Example
+    -------
+    >>> long_form_options({"data_folder": "d", "long_form_folder": "o",
+    ...                    "long_form_splits": ["test-clean"]})
+    Traceback (most recent call last):
+    ...
+    KeyError: "long-form preparation needs the YAML keys ['long_form_seconds'], ...
     """
     missing = [k for k in (*HPARAM_KEYS, "long_form_seconds") if k not in hparams]
     if missing:
@@ -258,7 +274,7 @@ def prepare_long_form_data(hparams):
     }
     if "long_form_min_seconds" in hparams:
         kwargs["min_seconds"] = hparams["long_form_min_seconds"]
-    return run_on_main(prepare_long_form, kwargs=kwargs)
+    return kwargs
 
 
 def _seconds(text):

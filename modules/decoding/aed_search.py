@@ -1,6 +1,8 @@
 """Decoding one exit of an attention encoder-decoder with SpeechBrain's
 searchers: greedy attention decoding, and joint CTC/attention beam search
-(``S2STransformerBeamSearcher`` with a ``CTCScorer`` on the exit's CTC head).
+(``S2STransformerBeamSearcher`` with a ``CTCScorer`` on the exit's CTC head,
+and optionally a ``KenLMScorer`` with a token-level n-gram:
+:mod:`modules.decoding.token_lm`).
 
 The searchers take the exit's decoder as an object with SpeechBrain's
 ``decode(tokens, encoder_out, enc_len)`` (e.g.
@@ -10,8 +12,9 @@ SpeechBrain ``Linear``) and its CTC head, and run on that exit's hidden states
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from speechbrain.decoders.scorer import CTCScorer, ScorerBuilder
+from speechbrain.decoders.scorer import CTCScorer, KenLMScorer, ScorerBuilder
 from speechbrain.decoders.seq2seq import (
     S2STransformerBeamSearcher,
     S2STransformerGreedySearcher,
@@ -80,12 +83,29 @@ def greedy_searcher(exit_decoder, output_layer, options):
     )
 
 
-def joint_beam_searcher(exit_decoder, output_layer, ctc_head, options):
+@lru_cache(maxsize=2)
+def kenlm_scorer(path, tokens):
+    """SpeechBrain's ``KenLMScorer`` of the n-gram file ``path`` over the
+    pieces ``tokens`` (a tuple, indexed by token id), loaded once and shared
+    by the searches that run one after another (e.g. every exit's): loading
+    a large ARPA file takes seconds. It scores from an empty context (no
+    ``<s>``), as SpeechBrain's scorer does."""
+    return KenLMScorer(path, len(tokens), list(tokens))
+
+
+def joint_beam_searcher(exit_decoder, output_layer, ctc_head, options, lm=None):
     """SpeechBrain's beam search of one exit, its CTC head scoring the
     prefixes with weight ``options.ctc_weight`` (none at 0), on every token
-    or on the decoder's best ones (``options.ctc_scorer_beam_scale``).
+    or on the decoder's best ones (``options.ctc_scorer_beam_scale``), and
+    a token-level n-gram ``lm`` (:class:`modules.decoding.token_lm.TokenLM`,
+    SpeechBrain's ``KenLMScorer``) with weight ``lm.weight``, when given, on
+    the ``int(scale * beam_size)`` best tokens after the attention (and
+    full-vocabulary CTC) scores, scale 2 (SpeechBrain's default) when CTC
+    scores every token: KenLM scores one token at a time in Python.
 
-    No end-of-sentence threshold, as SpeechBrain's Transformer recipes.
+    SpeechBrain's scores: ``(1 - ctc_weight) attention + ctc_weight CTC +
+    lm.weight LM`` (natural-log probabilities). No end-of-sentence threshold,
+    as SpeechBrain's Transformer recipes.
 
     Example
     -------
@@ -107,20 +127,25 @@ def joint_beam_searcher(exit_decoder, output_layer, ctc_head, options):
     >>> list(searcher.scorer.partial_scorers), searcher.scorer.scorer_beam_scale
     (['ctc'], 1.5)
     """
-    scorer = None
+    full, partial, weights = [], [], {}
+    scale = options.ctc_scorer_beam_scale
     if options.ctc_weight > 0:
-        ctc_scorer = [
-            CTCScorer(
-                ctc_fc=ctc_head,
-                blank_index=options.blank_index,
-                eos_index=options.eos_index,
-            )
-        ]
-        scale = options.ctc_scorer_beam_scale
+        ctc = CTCScorer(
+            ctc_fc=ctc_head,
+            blank_index=options.blank_index,
+            eos_index=options.eos_index,
+        )
+        (partial if scale else full).append(ctc)
+        weights["ctc"] = options.ctc_weight
+    if lm is not None:
+        partial.append(kenlm_scorer(lm.path, lm.tokens))
+        weights["kenlm"] = lm.weight
+    scorer = None
+    if weights:
         scorer = ScorerBuilder(
-            weights={"ctc": options.ctc_weight},
-            full_scorers=[] if scale else ctc_scorer,
-            partial_scorers=ctc_scorer if scale else [],
+            weights=weights,
+            full_scorers=full,
+            partial_scorers=partial,
             scorer_beam_scale=scale or 2,
         )
     return S2STransformerBeamSearcher(

@@ -1,13 +1,17 @@
 """CTC beam search with an n-gram LM for the benchmark, and LM weight tuning.
 
-Two beam-search back ends share one interface (:class:`LMDecoder`):
+Beam-search back ends share one interface (:class:`LMDecoder`); two are
+here:
 
 * :class:`SpeechBrainLMDecoder` wraps SpeechBrain's
-  ``speechbrain.decoders.ctc.CTCBeamSearcher`` with a KenLM scorer (the one
-  the benchmark reports);
+  ``speechbrain.decoders.ctc.CTCBeamSearcher`` with a KenLM scorer;
 * :class:`PyctcdecodeDecoder` wraps ``pyctcdecode.build_ctcdecoder`` (the
-  reference implementation SpeechBrain's searcher was adapted from), used to
-  cross-check WER and speed on the same log-probabilities and LM.
+  reference implementation SpeechBrain's searcher was adapted from).
+
+flashlight-text's lexicon decoder is the third
+(:mod:`modules.decoding.flashlight_beam`); :mod:`modules.decoding.
+lm_decoders` names them all. The benchmark reports one and cross-checks WER
+and speed with the others on the same log-probabilities and LM.
 
 Labels are the tokenizer's pieces by id. SentencePiece marks the start of a
 word with ``"▁"``: both searchers detect that (``is_spm`` / BPE style), start
@@ -66,12 +70,14 @@ def word_error_rate(ids, hypotheses, references) -> float:
 
 
 def read_unigrams(lm_path: str | os.PathLike) -> set[str] | None:
-    """Words of an LM's unigram section, for the searchers' partial-word check.
+    """Words of an LM's unigram section, for the searchers' partial-word
+    check (and flashlight's lexicon).
 
     A KenLM binary does not list its words readably: the ARPA file next to it
     (same stem, as :func:`modules.decoding.ngram.build_lm` writes) is read instead,
-    and None is returned if there is none (both searchers then score every
-    partial word as out of vocabulary, which costs accuracy).
+    and None is returned if there is none (SpeechBrain's searcher and
+    pyctcdecode then score every partial word as out of vocabulary, which
+    costs accuracy; flashlight's decoder refuses to start).
     """
     path = Path(lm_path)
     if lm_format(path) == "kenlm":
@@ -239,9 +245,6 @@ class PyctcdecodeDecoder(LMDecoder):
     def decode_one(self, log_probs) -> str:
         """Best hypothesis of one utterance."""
         return self.searcher.decode(log_probs, beam_width=self.beam_size)
-
-
-DECODERS = {"speechbrain": SpeechBrainLMDecoder, "pyctcdecode": PyctcdecodeDecoder}
 
 
 def decode_all(decoder: LMDecoder, batches, progressbar=False, desc=None):

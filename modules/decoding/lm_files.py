@@ -11,13 +11,21 @@ file, or builds (and caches) an n-gram LM from
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from modules.decoding.arpa import lm_format, load_lm_path
 from modules.decoding.ngram import build_lm
 
-__all__ = ["LMError", "LMInfo", "LM_TEXT_NAME", "find_lm_text", "resolve_lm"]
+__all__ = [
+    "LMError",
+    "LMInfo",
+    "LM_TEXT_NAME",
+    "find_lm_text",
+    "lm_cache_folder",
+    "resolve_lm",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +92,24 @@ def find_lm_text(data_folder: str, search_roots=()) -> Path:
         f"No LM text found (tried {tried}). Give an ARPA or KenLM binary "
         "with --lm PATH, or --lm none to skip LM decoding."
     )
+
+
+def lm_cache_folder(text, fallback) -> Path:
+    """Where LMs built from the LM text ``text`` are kept: ``<its folder>/lm``
+    for the built-in synthetic corpus (shared by every experiment on it),
+    else ``fallback`` (a real LibriSpeech folder is never written to).
+
+    Example
+    -------
+    >>> lm_cache_folder("/no/such/corpus/text.txt", "exp/lm")
+    PosixPath('exp/lm')
+    """
+    from modules.data.synthetic.generate import MARKER_NAME
+
+    folder = Path(text).parent
+    if (folder / MARKER_NAME).is_file() and os.access(folder, os.W_OK):
+        return folder / "lm"
+    return Path(fallback)
 
 
 def resolve_lm(lm, data_folder, cache_folder, order, search_roots=()):

@@ -42,7 +42,7 @@ from pathlib import Path
 from modules.decoding.arpa import load_lm_path, write_arpa
 from modules.decoding.kneser_ney import estimate_kneser_ney, read_sentences
 
-__all__ = ["build_arpa", "build_lm", "find_kenlm_tool"]
+__all__ = ["build_arpa", "build_lm", "file_sha256", "find_kenlm_tool"]
 
 _SIDECAR_VERSION = 1
 _PYTHON_SIZE_WARNING = 200 * 2**20  # bytes of text
@@ -120,7 +120,8 @@ def build_arpa(
     return "lmplz" if lmplz is not None else "python"
 
 
-def _sha256(path: str | os.PathLike) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (the key of the cached LM files)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -181,7 +182,7 @@ def build_lm(
     arpa_path = Path(arpa_path)
     sidecar = arpa_path.with_name(arpa_path.name + ".json")
     options = _resolve_options(order, tool, binary, kenlm_bin)
-    options.update(version=_SIDECAR_VERSION, text_sha256=_sha256(text_path))
+    options.update(version=_SIDECAR_VERSION, text_sha256=file_sha256(text_path))
     result = arpa_path.with_suffix(".bin") if options["binary"] else arpa_path
     if sidecar.is_file() and json.loads(sidecar.read_text()) == options:
         if result.is_file() and arpa_path.is_file():

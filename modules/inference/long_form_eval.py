@@ -16,8 +16,11 @@ writes, into ``--output`` (default ``EXP/long_form/<manifest>-<mode>-w<W>-h<H>``
 replaced as a whole once complete): ``transcripts.csv`` (reference and both
 hypotheses per recording), ``wer_long_form.txt`` and ``wer_segmented.txt``
 (SpeechBrain's alignments), and ``summary.json`` / ``summary.md`` (WERs,
-time, real-time factor, peak memory). Options: ``--help``; their defaults
-are ``modules/inference/settings.yaml``.
+time, real-time factor, peak memory, the manifest's path). Options:
+``--help``; their defaults are ``modules/inference/settings.yaml``.
+:func:`evaluate_long_form` evaluates one manifest into one folder, for this
+command and for the long-form test stage of ``train.py``
+(:mod:`modules.inference.long_form_stage`).
 """
 
 import argparse
@@ -252,17 +255,44 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def evaluate_long_form(asr, manifest, output, progress=False):
+    """Both passes over one long-form manifest, written into one folder.
+
+    Arguments
+    ---------
+    asr : modules.inference.long_form_asr.LongFormASR
+        The model, window, hop, mode, exit and decoder.
+    manifest : str or pathlib.Path
+        Long-form CSV (``ID,duration,wav,wrd,segments``).
+    output : str or pathlib.Path
+        Result folder, replaced as a whole once complete
+        (:func:`write_evaluation`).
+    progress : bool
+        Progress bars over the windows.
+
+    Returns
+    -------
+    dict
+        The content of ``summary.json`` (:func:`evaluation_summary`, with the
+        manifest's absolute path).
+    """
+    recordings = read_recordings(manifest)
+    check_recordings(asr, recordings)
+    long_form, exits = long_form_pass(asr, recordings, progress)
+    segmented = segmented_pass(asr, recordings)
+    summary = evaluation_summary(asr, recordings, long_form, segmented, exits)
+    summary["manifest"] = os.path.abspath(manifest)
+    write_evaluation(output, recordings, long_form, segmented, summary)
+    return summary
+
+
 def main(argv=None):
     """Run the evaluation and print the summary table."""
     args = parse_args(argv)
-    recordings = read_recordings(args.manifest)
+    read_recordings(args.manifest)  # a bad manifest is refused before the model
     asr = LongFormASR.from_experiment(args.experiment, **setting_overrides(args))
-    check_recordings(asr, recordings)
     output = Path(args.output or default_output(args.experiment, args.manifest, asr))
-    long_form, exits = long_form_pass(asr, recordings, args.progress)
-    segmented = segmented_pass(asr, recordings)
-    summary = evaluation_summary(asr, recordings, long_form, segmented, exits)
-    write_evaluation(output, recordings, long_form, segmented, summary)
+    summary = evaluate_long_form(asr, args.manifest, output, args.progress)
     print(summary_markdown(summary) + f"Written to {output}")
     return summary
 

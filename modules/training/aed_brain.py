@@ -10,8 +10,13 @@ decoder (autoregressive decoding costs far more than the CTC heads on a CPU).
 The test stage decodes every exit three ways: greedy CTC, greedy attention and
 SpeechBrain's joint CTC/attention beam search, each with its own per-exit WER
 files and transcripts, as in the CTC recipes: greedy CTC without suffix,
-``_attention`` and ``_joint``.
+``_attention`` and ``_joint``; with ``decoding_lm`` set, also the joint search
+with the token-level n-gram (``_joint_lm``), the LM resolved (built for
+``auto``) when the test stage starts.
 """
+
+import os
+from functools import cached_property
 
 import speechbrain as sb
 import torch
@@ -40,7 +45,10 @@ class EarlyExitAEDBrain(EarlyExitCTCBrain):
     Example
     -------
     >>> from types import SimpleNamespace
-    >>> setup = SimpleNamespace(ranking_exit=2, valid_search_interval=3)
+    >>> setup = SimpleNamespace(
+    ...     ranking_exit=2, valid_search_interval=3, decoding_lm=None,
+    ...     ranking_decoding="attention",
+    ... )
     >>> brain = EarlyExitAEDBrain(
     ...     modules={"model": torch.nn.Linear(2, 2)},
     ...     hparams={"blank_index": 0},
@@ -128,9 +136,13 @@ class EarlyExitAEDBrain(EarlyExitCTCBrain):
         every_exit = list(range(1, self.run_setup.model.num_exits + 1))
         self.decoded_exits = {name: every_exit for name in self.decoders}
         if stage == sb.Stage.VALID and not self.every_exit_searched(epoch):
-            self.decoded_exits["attention"] = [self.run_setup.ranking_exit]
-            self.wer_stats["attention"] = [self.hparams.error_rate_computer()]
-            self.hypotheses["attention"] = [[]]
+            ranked = self.run_setup.ranking_decoding == "attention"
+            exits = [self.run_setup.ranking_exit] if ranked else []
+            self.decoded_exits["attention"] = exits
+            self.wer_stats["attention"] = [
+                self.hparams.error_rate_computer() for _ in exits
+            ]
+            self.hypotheses["attention"] = [[] for _ in exits]
 
     def every_exit_searched(self, epoch):
         """Whether every exit is decoded by attention at this epoch's
@@ -141,13 +153,16 @@ class EarlyExitAEDBrain(EarlyExitCTCBrain):
 
     def stage_decoders(self, stage):
         """``{name: decode(exit output, wav_lens)}``: greedy CTC and greedy
-        attention always; the joint beam search at test time."""
+        attention always; the joint beam search at test time, and with the
+        token n-gram (``joint_lm``) when the run has ``decoding_lm``."""
         decoders = {
             "greedy": lambda out, lens: self.greedy_words(out.log_probs, lens),
             "attention": self.searcher_decoder(self.greedy_searcher),
         }
         if stage == sb.Stage.TEST:
             decoders["joint"] = self.searcher_decoder(self.joint_searcher)
+            if self.run_setup.decoding_lm is not None:
+                decoders["joint_lm"] = self.searcher_decoder(self.joint_lm_searcher)
         return decoders
 
     def searcher_decoder(self, build):
@@ -172,28 +187,49 @@ class EarlyExitAEDBrain(EarlyExitCTCBrain):
             self.run_setup.search,
         )
 
-    def joint_searcher(self, exit_index):
+    def joint_searcher(self, exit_index, lm=None):
         """Joint CTC/attention beam search with exit ``exit_index``'s decoder
-        and CTC head."""
+        and CTC head (and the token n-gram ``lm``, if given)."""
         model = self.run_setup.model
         return joint_beam_searcher(
             model.exit_decoder(exit_index),
             model.output_layer(exit_index),
             model.head(exit_index),
             self.run_setup.search,
+            lm,
+        )
+
+    def joint_lm_searcher(self, exit_index):
+        """The joint search of exit ``exit_index`` with the token n-gram."""
+        return self.joint_searcher(exit_index, self.token_lm)
+
+    @cached_property
+    def token_lm(self):
+        """The run's token n-gram (:class:`modules.decoding.token_lm.TokenLM`):
+        ``decoding_lm``'s file, or for ``auto`` the one built (and cached)
+        from the corpus LM text into the synthetic corpus's ``lm`` folder,
+        else ``<output_folder>/lm``
+        (:meth:`modules.decoding.token_lm.TokenLMRequest.resolve`)."""
+        return self.run_setup.decoding_lm.resolve(
+            self.tokenizer,
+            self.hparams.data_folder,
+            os.path.join(self.hparams.output_folder, "lm"),
         )
 
     def stage_stats(self, stage_loss, wers):
         """Logged statistics of a valid/test stage: the loss, ``WER`` (greedy
-        attention WER of the ranking exit, which ranks the checkpoints),
+        attention or, with ``ranking_decoding: ctc``, greedy CTC WER of the
+        ranking exit, which ranks the checkpoints),
         ``ranking_exit`` and the WER of every decoded exit per decoder
         (``WER_exitK``: greedy CTC; ``WER_attention_exitK``,
         ``WER_joint_exitK``)."""
         ranking_exit = self.run_setup.ranking_exit
-        attention_exits = self.decoded_exits["attention"]
+        ranked = (
+            "attention" if self.run_setup.ranking_decoding == "attention" else "greedy"
+        )
         stage_stats = {
             "loss": stage_loss,
-            "WER": wers["attention"][attention_exits.index(ranking_exit)],
+            "WER": wers[ranked][self.decoded_exits[ranked].index(ranking_exit)],
             "ranking_exit": ranking_exit,
         }
         for name, per_exit in wers.items():

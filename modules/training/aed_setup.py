@@ -16,12 +16,21 @@ downsampling), plus the AED keys, each checked with an error naming it:
   ``ctc_scorer_beam_scale`` (>= 1 or null): the searches of
   :mod:`modules.decoding.aed_search`;
 - ``valid_search_interval`` (>= 1 or null): how often every exit is decoded
-  by attention on dev.
+  by attention on dev;
+- ``ranking_decoding`` (``attention`` or ``ctc``): the greedy decoding whose
+  dev WER of the ranking exit ranks the checkpoints;
+- ``decoding_lm`` (null, ``auto`` or an existing LM file), ``decoding_lm_weight``
+  (>= 0), ``decoding_lm_order`` (2 to 6): the token-level n-gram of the test
+  stage's joint search with LM (:mod:`modules.decoding.token_lm`).
 """
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from modules.decoding.aed_search import AEDSearchOptions
+from modules.decoding.arpa import load_lm_path
+from modules.decoding.lm_files import LM_TEXT_NAME, LMError, find_lm_text
+from modules.decoding.token_lm import KENLM_MAX_ORDER, TokenLMRequest
 from modules.losses.aed import JointCTCAttentionLoss
 from modules.models.aed_early_exit import EarlyExitAED
 from modules.training.loss_setup import class_name
@@ -42,11 +51,21 @@ class AEDRunSetup(RunSetup):
         Every exit is decoded by attention on dev every that many epochs and
         at the last one; in the other epochs only the ranking exit (None: at
         the last epoch only).
+    ranking_decoding : str
+        ``attention``: the ranking exit is decoded by greedy attention on dev
+        every epoch and its WER ranks the checkpoints; ``ctc``: its greedy CTC
+        WER ranks them, and attention decoding runs only in the epochs of
+        ``valid_search_interval`` and the last (a cheaper validation).
+    decoding_lm : modules.decoding.token_lm.TokenLMRequest or None
+        The token-level n-gram of the test stage's joint search with LM
+        (None: no LM, ``decoding_lm: null``).
     """
 
     joint_loss: JointCTCAttentionLoss
     search: AEDSearchOptions
     valid_search_interval: int | None
+    decoding_lm: TokenLMRequest | None = None
+    ranking_decoding: str = "attention"
 
 
 def check_special_ids(hparams):
@@ -145,6 +164,129 @@ def check_valid_search_interval(hparams):
     return interval
 
 
+def check_ranking_decoding(hparams):
+    """``ranking_decoding``: ``attention`` (default) or ``ctc``.
+
+    Example
+    -------
+    >>> check_ranking_decoding({})
+    'attention'
+    >>> check_ranking_decoding({"ranking_decoding": "beam"})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: ranking_decoding='beam' must be attention or ctc ...
+    """
+    decoding = hparams.get("ranking_decoding", "attention")
+    if decoding not in ("attention", "ctc"):
+        raise ValueError(
+            f"ranking_decoding={decoding!r} must be attention or ctc (the greedy "
+            "decoding whose dev WER of the ranking exit ranks the checkpoints)"
+        )
+    return decoding
+
+
+def _is_number(value, low):
+    """Whether ``value`` is an int or float (not a bool) >= ``low``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and value >= low
+
+
+def check_decoding_lm_file(source):
+    """An LM file given as ``decoding_lm``: it exists and is an ARPA, gzipped
+    ARPA or KenLM binary file (over the tokenizer's pieces).
+
+    Example
+    -------
+    >>> check_decoding_lm_file("/no/such/lm.arpa")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: decoding_lm=/no/such/lm.arpa: ... does not exist. Give ...
+    """
+    try:
+        load_lm_path(source)
+    except (FileNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"decoding_lm={source}: {error} Give an ARPA or KenLM binary over "
+            "the tokenizer's pieces, decoding_lm: auto to build one from the "
+            "corpus LM text, or decoding_lm: null for no LM"
+        ) from error
+
+
+def check_decoding_lm_text(data_folder):
+    """``decoding_lm: auto`` on an existing data folder: its LM text exists
+    (a folder still to be made, the synthetic corpus, gets one).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> check_decoding_lm_text(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: decoding_lm=auto builds the token n-gram from ...
+    """
+    if not Path(data_folder).is_dir():
+        return
+    try:
+        find_lm_text(data_folder)
+    except LMError as error:
+        raise ValueError(
+            f"decoding_lm=auto builds the token n-gram from {LM_TEXT_NAME}, "
+            f"which {data_folder} lacks: put it there, or give decoding_lm: "
+            "PATH (a token-level ARPA or KenLM binary) or decoding_lm: null"
+        ) from error
+
+
+def check_decoding_lm_keys(hparams):
+    """``decoding_lm_weight`` (>= 0) and ``decoding_lm_order`` (2 to
+    :data:`modules.decoding.token_lm.KENLM_MAX_ORDER`).
+
+    Example
+    -------
+    >>> check_decoding_lm_keys({"decoding_lm_weight": 0.5, "decoding_lm_order": 6})
+    (0.5, 6)
+    >>> check_decoding_lm_keys({"decoding_lm_weight": -1, "decoding_lm_order": 6})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: decoding_lm_weight=-1 must be a number >= 0 ...
+    """
+    weight = hparams.get("decoding_lm_weight")
+    if not _is_number(weight, 0):
+        raise ValueError(
+            f"decoding_lm_weight={weight!r} must be a number >= 0 (weight of "
+            "the token n-gram in the joint search's scores, e.g. 0.3 to 0.6)"
+        )
+    order = hparams.get("decoding_lm_order")
+    integer = isinstance(order, int) and not isinstance(order, bool)
+    if not integer or not 2 <= order <= KENLM_MAX_ORDER:
+        raise ValueError(
+            f"decoding_lm_order={order!r} must be an integer from 2 to "
+            f"{KENLM_MAX_ORDER} (order of the token n-gram that decoding_lm: "
+            f"auto builds; the kenlm module loads orders up to {KENLM_MAX_ORDER})"
+        )
+    return float(weight), order
+
+
+def build_decoding_lm(hparams):
+    """The ``decoding_lm`` keys, checked: None without an LM.
+
+    Example
+    -------
+    >>> build_decoding_lm({"decoding_lm": None}) is None
+    True
+    """
+    source = hparams.get("decoding_lm")
+    if source is None:
+        return None
+    weight, order = check_decoding_lm_keys(hparams)
+    if str(source) == "auto":
+        check_decoding_lm_text(hparams.get("data_folder", ""))
+    else:
+        check_decoding_lm_file(source)
+    return TokenLMRequest(str(source), weight, order)
+
+
 def build_aed_run_setup(hparams):
     """Build and check the run-time objects of an AED training run.
 
@@ -172,6 +314,7 @@ def build_aed_run_setup(hparams):
         )
     search = build_search_options(hparams)
     interval = check_valid_search_interval(hparams)
+    decoding_lm = build_decoding_lm(hparams)
     base = build_run_setup(hparams)
     joint_loss = JointCTCAttentionLoss(
         base.exit_loss,
@@ -185,4 +328,6 @@ def build_aed_run_setup(hparams):
         joint_loss=joint_loss,
         search=search,
         valid_search_interval=interval,
+        decoding_lm=decoding_lm,
+        ranking_decoding=check_ranking_decoding(hparams),
     )

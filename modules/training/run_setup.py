@@ -31,7 +31,9 @@ YAML keys read:
 - ``fitnets_epochs``, ``fitnets_hint_layer``, ``fitnets_guided_layers``:
   FitNets hints before the distillation (:mod:`modules.compression.fitnets`);
 - ``min_duration`` (against a waveform downsampler's kernel) and the layer
-  removal keys of :mod:`modules.compression.layer_removal`.
+  removal keys of :mod:`modules.compression.layer_removal`;
+- ``long_form_window`` and the other keys of the long-form test stage
+  (:func:`modules.inference.long_form_stage.check_long_form_stage`).
 """
 
 import re
@@ -43,6 +45,7 @@ from modules.compression.fitnets import FitNetsSetup, configure_fitnets
 from modules.compression.layer_removal import configure_layer_removal
 from modules.data.datasets import build_tokenizer
 from modules.data.tokenizer import load_tokenizer
+from modules.inference.long_form_stage import check_long_form_stage
 from modules.losses.exit_losses import ExitLoss
 from modules.models.early_exit import EarlyExitCTC
 from modules.nn.downsampling import WaveformDownsampler
@@ -236,6 +239,7 @@ def build_run_setup(hparams):
     fitnets = configure_fitnets(hparams, model, teacher)
     check_fitnets_brain(hparams, fitnets)
     configure_efficiency(hparams)
+    check_long_form_stage(hparams)
     return RunSetup(
         model=model,
         exit_loss=exit_loss,

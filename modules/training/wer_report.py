@@ -5,12 +5,14 @@ import json
 import os
 
 # Keys of a test set's results, as table columns: greedy CTC, CTC beam search,
-# greedy attention and joint CTC/attention beam search (AED models).
+# greedy attention and joint CTC/attention beam search without and with the
+# token n-gram (AED models).
 COLUMNS = (
     ("wer", ""),
     ("wer_beam", " (beam)"),
     ("wer_attention", " (attention)"),
     ("wer_joint", " (joint beam)"),
+    ("wer_joint_lm", " (joint beam + LM)"),
 )
 
 
@@ -23,8 +25,9 @@ def write_wer_summary(results, folder):
         ``{test_set: {"exit_layers": [...], "wer": [...], "num_utts": n}}``
         (greedy WERs), with ``"wer_beam"`` when the test stage also ran the
         CTC beam search, ``"wer_attention"`` and ``"wer_joint"`` for AED
-        models, and ``"ranking_exit"`` (the exit whose dev WER chose
-        the checkpoint, noted under the table) when known.
+        models (and ``"wer_joint_lm"`` with ``decoding_lm``), and
+        ``"ranking_exit"`` (the exit whose dev WER chose the checkpoint,
+        noted under the table) when known.
     folder : str
         Output folder.
 

@@ -6,9 +6,10 @@ hparams/conformer_ctc_context.yaml`` (as ``context_sweep.sh`` leaves it):
 ``hyperparams.yaml`` (context length, positional encoding, rotary base),
 ``wer_summary.json`` (segmented test WER), ``train_log.txt`` (time per step
 and peak memory at the target length, training minutes) and every
-``long_form/<split>/<mode>/summary.json`` of ``python -m
-modules.inference.long_form_eval`` (long-form WER, and the segmented WER of
-the same recordings by the same model). Writes into ``--output``:
+``long_form/<split>/<mode>/summary.json`` of the long-form test stage
+(:mod:`modules.inference.long_form_stage`, or ``python -m
+modules.inference.long_form_eval`` into that folder: long-form WER, and the
+segmented WER of the same recordings by the same model). Writes into ``--output``:
 ``results.csv``, ``results.md`` and ``wer_vs_context.png`` (long-form WER
 of the ``average`` mode, or the first mode found, against the context
 length: one panel per split, one line per encoding; dashed: the segmented
@@ -276,8 +277,9 @@ def aggregate(folders, output):
     rows = [row for folder in folders for row in context_rows(folder)]
     if not rows:
         raise ValueError(
-            f"no long-form results in {[str(f) for f in folders]}: run python "
-            "-m modules.inference.long_form_eval EXP --manifest ... --output "
+            f"no long-form results in {[str(f) for f in folders]}: train with "
+            "long_form_window set (the long-form test stage), or run python -m "
+            "modules.inference.long_form_eval EXP --manifest ... --output "
             "EXP/long_form/<split>/<mode> first."
         )
     rows.sort(key=lambda r: (r.encoding_label, r.split, r.mode, r.context_seconds))

@@ -2,21 +2,23 @@
 # How much context does the Conformer-CTC need? (Flynn & Ragni, 2023)
 #
 # Trains hparams/conformer_ctc_context.yaml once per context length x
-# positional encoding (each run: context warm-up, test stage, benchmark
-# stage), evaluates each long-form with a window of its own training length
-# (python -m modules.inference.long_form_eval: hop = window / 8, per-frame
-# probabilities averaged where windows overlap; MODES adds the no-overlap and
-# centre-keeping variants) on the joined test chapters, and aggregates
-# everything into $OUT/aggregate: results.csv, results.md and
-# wer_vs_context.png (recipes/LibriSpeech/context_aggregate.py).
+# positional encoding; each run (train.py) also runs the test stage, the
+# long-form test stage (modules/inference/long_form_stage.py: every split of
+# EVAL_SPLITS decoded window by window with a window of the run's training
+# length, hop = window / 8, in every mode of MODES, next to its segmented
+# decoding, into <run>/long_form/<split>/<mode>/) and, unless
+# BENCHMARK=False, the benchmark stage (whose report gets a Long-form
+# section). Everything is then aggregated into $OUT/aggregate: results.csv,
+# results.md and wer_vs_context.png (recipes/LibriSpeech/context_aggregate.py).
 #
 #   recipes/LibriSpeech/context_sweep.sh [--key=value ...]
 #
-# The arguments are extra train.py overrides given to every run; they must
-# not repeat a key the script sets (output_folder, experiment_name,
-# context_length_seconds, context_batch_seconds, positional_encoding,
-# rope_theta, long_form_folder, long_form_splits, synthetic_corpus,
-# number_of_epochs, benchmark_options).
+# The arguments are extra train.py overrides given to every run (e.g.
+# --long_form_hop=2.56); they must not repeat a key the script sets
+# (output_folder, experiment_name, context_length_seconds,
+# context_batch_seconds, positional_encoding, rope_theta, long_form_folder,
+# long_form_splits, long_form_modes, synthetic_corpus, number_of_epochs,
+# benchmark, benchmark_options).
 # Settings, by environment variable [default]:
 #   PYTHON            interpreter [.venv/bin/python, else python3]
 #   YAML              the recipe [hparams/conformer_ctc_context.yaml]
@@ -31,21 +33,24 @@
 #   MODES             long-form window modes: average | centre | none
 #                     ["average"; "average none centre" for the ablation]
 #   EVAL_SPLITS       splits evaluated long-form [test-clean test-other]
-#   EVAL_OPTIONS      extra long_form_eval options, e.g. "--lm auto" [none]
 #   FRAME_STRIDE      the model's output frame stride in seconds [0.04]
 #   CORPUS            built-in corpus, tiny-long | small-long [the YAML's]
 #   EPOCHS            epochs of every run, warm-up included [the YAML's]
+#   BENCHMARK         True | False: the benchmark stage of every run [True]
 #   LM                benchmark LM: auto | none | PATH to an ARPA [auto]
 #   BENCHMARK_OPTIONS benchmark_options as a YAML mapping, replacing LM
 #                     ["{lm: $LM}"]
 #   OUT               output root [results/context_sweep]
 # Relative paths are relative to the repository root.
 #
-# Resumable: an experiment whose folder holds SWEEP_DONE is not trained
-# again (any other continues from its last checkpoint, inside its warm-up
-# stage), and a long-form evaluation whose summary.json exists is not run
-# again. The long-form recordings are prepared once into $OUT/long_form_data
-# and shared by every run.
+# Resumable: an experiment whose folder holds SWEEP_DONE and every long-form
+# result of EVAL_SPLITS x MODES is not run again; any other continues from
+# its last checkpoint (inside its warm-up stage), and a finished one that
+# lacks a long-form result (a mode or split added since) runs train.py
+# again: training is complete, the test and benchmark stages run again, and
+# the long-form stage evaluates only what is missing. The long-form
+# recordings are prepared once into $OUT/long_form_data and shared by every
+# run.
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.sh"
@@ -55,8 +60,8 @@ CONTEXT_LENGTHS=${CONTEXT_LENGTHS-20.48 40.96 81.92}
 ENCODINGS=${ENCODINGS-relative rotary none}
 MODES=${MODES-average}
 EVAL_SPLITS=${EVAL_SPLITS-test-clean test-other}
-EVAL_OPTIONS=${EVAL_OPTIONS:-}
 FRAME_STRIDE=${FRAME_STRIDE:-0.04}
+BENCHMARK=${BENCHMARK:-True}
 LM=${LM:-auto}
 BENCHMARK_OPTIONS=${BENCHMARK_OPTIONS:-"{lm: $LM}"}
 
@@ -114,14 +119,16 @@ for mode in $MODES; do
     [[ "$mode" =~ ^(average|centre|none)$ ]] ||
         fail "unknown mode '$mode' in MODES; use average, centre or none"
 done
+[[ "$BENCHMARK" =~ ^(True|False)$ ]] ||
+    fail "BENCHMARK='$BENCHMARK'; use True or False"
 BATCH_SECONDS=${BATCH_SECONDS:-$(tail -n 1 <<<"$CONTEXT_LENGTHS")}
 check_seconds BATCH_SECONDS "$BATCH_SECONDS"
 
-# shellcheck disable=SC2086  # one split per word
-splits_list=$(printf '%s,' $EVAL_SPLITS)
-common=(--benchmark=True "--benchmark_options=$BENCHMARK_OPTIONS"
+# shellcheck disable=SC2086  # one split / mode per word
+splits_list=$(printf '%s,' $EVAL_SPLITS) modes_list=$(printf '%s,' $MODES)
+common=("--benchmark=$BENCHMARK" "--benchmark_options=$BENCHMARK_OPTIONS"
     "--context_batch_seconds=$BATCH_SECONDS" "--long_form_folder=$OUT/long_form_data"
-    "--long_form_splits=[${splits_list%,}]")
+    "--long_form_splits=[${splits_list%,}]" "--long_form_modes=[${modes_list%,}]")
 EXTRA=("$@")
 if [[ -n "${CORPUS:-}" ]]; then common+=("--synthetic_corpus=$CORPUS"); fi
 if [[ -n "${EPOCHS:-}" ]]; then common+=("--number_of_epochs=$EPOCHS"); fi
@@ -131,22 +138,16 @@ for length in $CONTEXT_LENGTHS; do
     for encoding in $ENCODINGS; do
         tag="L${length}_${encoding/@/_theta}"
         folder="$OUT/$tag"
+        for split in $EVAL_SPLITS; do
+            for mode in $MODES; do
+                # A long-form result added since the run finished: run again.
+                [[ -e "$folder/long_form/$split/$mode/summary.json" ]] ||
+                    rm -f "$folder/SWEEP_DONE"
+            done
+        done
         # shellcheck disable=SC2046  # the overrides hold no spaces
         run_experiment context "$folder" "context_$tag" \
             "--context_length_seconds=$length" $(encoding_overrides "$encoding")
-        for split in $EVAL_SPLITS; do
-            for mode in $MODES; do
-                result="$folder/long_form/$split/$mode"
-                if [[ -e "$result/summary.json" ]]; then
-                    echo "context sweep: $result is complete, skipped"
-                    continue
-                fi
-                # shellcheck disable=SC2086  # EVAL_OPTIONS is a list of options
-                "$PYTHON" -m modules.inference.long_form_eval "$folder" \
-                    --manifest "$OUT/long_form_data/$split.csv" --window "$length" \
-                    --mode "$mode" --output "$result" $EVAL_OPTIONS
-            done
-        done
         experiments+=("$folder")
     done
 done

@@ -3,8 +3,9 @@
 A 4-layer AED with exits after layers 2 and 4 is trained for one epoch on
 the tiny built-in corpus by ``train.py``, whose benchmark stage
 (``benchmark: True``) then benchmarks it with small settings: every exit's
-greedy CTC (+ LM), greedy attention and joint beam search, and dynamic exits
-with two entropy thresholds (0: never sure, every utterance at the last
+greedy CTC (+ LM), greedy attention and joint beam search without and with
+the token n-gram (``decoding_lm: auto``, also in the test stage), and
+dynamic exits with two entropy thresholds (0: never sure, every utterance at the last
 exit; 1000: always sure, every utterance at the first). The tests check the
 outputs' structure and consistency, never timings.
 """
@@ -40,7 +41,7 @@ from tests.recipes.recipe_runs import run as run_command
 OPTIONS = (
     "{max_utts: null, tune_max_utts: 3, batch_size: 32, repeats: 1, "
     "warmup_batches: 1, threads: 1, devices: cpu, progressbar: False, "
-    "beam_size: 4, lm_order: 3, tune: last, pyctcdecode: none, "
+    "beam_size: 4, lm_order: 3, tune: last, cross_check: none, "
     "policies: entropy, policy_thresholds: {entropy: [0.0, 1000]}}"
 )
 TINY_AED = [
@@ -48,10 +49,12 @@ TINY_AED = [
     "--number_of_epochs=1",
     "--benchmark=True",
     f"--benchmark_options={OPTIONS}",
+    "--decoding_lm=auto",
+    "--decoding_lm_order=4",
 ]
 NAMES = [
-    "exit1", "exit2", "exit1-attention", "exit1-joint",
-    "exit2-attention", "exit2-joint",
+    "exit1", "exit2", "exit1-attention", "exit1-joint", "exit1-joint_lm",
+    "exit2-attention", "exit2-joint", "exit2-joint_lm",
 ]  # fmt: skip
 
 
@@ -98,7 +101,7 @@ def test_a_row_per_exit_with_encoder_and_decoding_times_and_decoder_macs(folder)
     assert [(row["exit"], row["layer"]) for row in rows] == [("1", "2"), ("2", "4")]
     positive = (
         "cpu_encoder_s", "cpu_ctc_decode_s", "cpu_attention_decode_s",
-        "cpu_joint_decode_s", "cpu_joint_decoding_share",
+        "cpu_joint_decode_s", "cpu_joint_decoding_share", "cpu_joint_lm_decode_s",
         "attention_decoding_macs_per_audio_second",
         "joint_decoding_macs_per_audio_second", "joint_decoding_steps",
     )  # fmt: skip
@@ -113,6 +116,20 @@ def test_a_row_per_exit_with_encoder_and_decoding_times_and_decoder_macs(folder)
     report = (folder / "report.md").read_text()
     assert "### Time on CPU" in report and "joint decoding s" in report
     assert "decoder MACs / audio s" in report
+    assert "joint beam + LM %" in report and "With LM: the token n-gram" in report
+
+
+def test_the_test_stage_and_the_benchmark_decode_with_the_token_lm(
+    aed_experiment, results
+):
+    test_folder = Path(aed_experiment) / "test" / "test-clean"
+    assert (test_folder / "transcripts_joint_lm.csv").is_file()
+    assert (test_folder / "wer_exit2_joint_lm.txt").is_file()
+    summary = json.loads((Path(aed_experiment) / "wer_summary.json").read_text())
+    assert len(summary["test-clean"]["wer_joint_lm"]) == 2
+    assert "(joint beam + LM)" in (Path(aed_experiment) / "wer_summary.md").read_text()
+    lm = results["aed"]["search"]["lm"]
+    assert lm["weight"] == 0.5 and "tokens_" in lm["path"]
 
 
 def test_wers_are_those_of_the_test_stage(results):

@@ -25,7 +25,9 @@ from benchmark.macs import count_parameters
 from benchmark.options import BenchmarkOptions
 from benchmark.policy_report import POLICY_CSV_COLUMNS
 from benchmark.report import CSV_COLUMNS
+from benchmark.variant_stage import MIN_CROSS_CHECK_ROUNDS
 from benchmark.variants import VARIANT_BUILDERS, Variant, VariantModule, build_variants
+from modules.decoding.lm_decoders import DECODERS
 from modules.decoding.lm_files import LMError
 
 ALPHAS, BETAS = (0.5, 1.0), (0.0, 1.0)
@@ -42,7 +44,7 @@ POLICY_ARGS = [
 @pytest.fixture(scope="module")
 def results(experiment):
     """One benchmark run through the command line, with the LM built from
-    the corpus text, tuning on dev and the pyctcdecode check."""
+    the corpus text, tuning on dev and every LM back end's cross-check."""
     code = run.main(
         [
             experiment,
@@ -76,7 +78,7 @@ def test_output_files_and_columns(results):
     report = open(os.path.join(folder, "report.md")).read()
     header = "| variant | layer | params | WER % | WER+LM % | CPU s | GPU s |"
     assert header in report and "CPU+LM s | GPU+LM s | MACs / batch" in report
-    for section in ("Timing details", "Language model", "pyctcdecode comparison"):
+    for section in ("Timing details", "Language model", "LM decoders"):
         assert f"## {section}" in report
     machine = results["machine"]
     assert machine["torch"] == torch.__version__ and machine["cpu"]
@@ -171,26 +173,28 @@ def test_lm_weights_are_tuned_on_dev_from_the_grid(results):
         assert variant["wer_lm"] is not None
 
 
-# SpeechBrain's searcher is adapted from pyctcdecode and runs on the same
-# log-probs, LM, weights and beam; it adds only the LM's end-of-sentence
-# score, which changes a hypothesis when it reorders the final beams. On the
-# tiny model all 6 test hypotheses were identical (same WER+LM); the bounds
-# allow one differing utterance and two differing words (41 words: ~2.4 WER
-# points each).
-SAME_HYPOTHESES_MIN = 0.8
-WER_LM_MARGIN = 5.0
-
-
-def test_pyctcdecode_comparison(results):
+def test_lm_decoder_comparison(results):
+    """Every back end decodes the LM pass's log-probs with its own weights
+    from the dev grid, in alternated rounds; the reported one first, with
+    the LM pass's WER."""
+    reported = results["settings"]["lm_decoder"]
+    grid = {(a, b) for a in ALPHAS for b in BETAS}
     for variant in results["variants"]:
-        p = variant["pyctcdecode"]
-        assert p["speechbrain_wer_lm"] == pytest.approx(variant["wer_lm"])
-        assert p["time_ratio"] == pytest.approx(
-            p["decode_s"] / p["speechbrain_decode_s"]
+        checks = variant["decoder_checks"]
+        assert [c["decoder"] for c in checks][0] == reported
+        assert sorted(c["decoder"] for c in checks) == sorted(DECODERS)
+        assert checks[0]["wer_lm"] == pytest.approx(variant["wer_lm"])
+        assert checks[0]["same_hypothesis_fraction"] == 1.0
+        assert (checks[0]["alpha"], checks[0]["beta"]) == (
+            variant["lm_weights"]["alpha"],
+            variant["lm_weights"]["beta"],
         )
-        assert 0.0 <= p["same_hypothesis_fraction"] <= 1.0
-        assert p["same_hypothesis_fraction"] >= SAME_HYPOTHESES_MIN
-        assert abs(p["wer_lm"] - p["speechbrain_wer_lm"]) <= WER_LM_MARGIN
+        for check in checks:
+            assert (check["alpha"], check["beta"]) in grid
+            assert len(check["decode_s"]["values"]) == MIN_CROSS_CHECK_ROUNDS
+            assert 0.0 <= check["same_hypothesis_fraction"] <= 1.0
+    report = open(os.path.join(results["output"], "report.md")).read()
+    assert f"| exit1 | {reported} (reported) |" in report
 
 
 def test_custom_variant_extension_point(experiment, monkeypatch):

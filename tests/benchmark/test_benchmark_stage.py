@@ -28,7 +28,7 @@ def test_train_exits_sets_the_reference_exit(experiment_train_exits_1, tmp_path)
         **QUICK,
         **LM,
         tune="last",
-        pyctcdecode="last",
+        pyctcdecode="last",  # the old name of cross_check
         policies="entropy",
         policy_thresholds={"entropy": [1000]},
         output=str(tmp_path / "k1"),
@@ -37,7 +37,7 @@ def test_train_exits_sets_the_reference_exit(experiment_train_exits_1, tmp_path)
     exit1, exit2 = results["variants"]
     for row in (exit1, exit2):  # tune: last tunes the reference exit
         assert row.lm_weights["tuned_variant"] == "exit1"
-    assert exit1.pyctcdecode is not None and exit2.pyctcdecode is None
+    assert exit1.decoder_checks is not None and exit2.decoder_checks is None
     section = results["policies"]
     assert section.reference.name == "exit1" and section.reference.layer == 2
     assert section.reference.test.wer == pytest.approx(exit1.wer)

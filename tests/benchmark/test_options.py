@@ -3,7 +3,7 @@
 import pytest
 
 from benchmark.errors import BenchmarkError
-from benchmark.options import BenchmarkOptions, option_default
+from benchmark.options import DEFAULT_LM_DECODER, BenchmarkOptions, option_default
 
 
 def test_policy_grid_of_the_options():
@@ -56,3 +56,42 @@ def test_settings_record_the_resolved_grid_after_policy_lm():
     keys = list(settings)
     assert keys[keys.index("policy_lm") + 1] == "policy_grid"
     assert settings["policy_grid"] == {"patience": (1, 2, 3)}
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (
+            {"lm_decoder": "kenlm"},
+            r"lm_decoder: unknown LM decoder\(s\) \['kenlm'\]; choose from "
+            "flashlight, pyctcdecode, speechbrain",
+        ),
+        (
+            {"cross_check_decoders": "pyctcdecode,sb"},
+            r"cross_check_decoders: unknown LM decoder\(s\) \['sb'\]",
+        ),
+        ({"cross_check": "all"}, "cross_check must be each, last or none"),
+    ],
+)
+def test_bad_lm_decoder_options(options, match):
+    with pytest.raises(BenchmarkError, match=match):
+        BenchmarkOptions(**options)
+
+
+def test_lm_decoder_options_and_the_old_pyctcdecode_name():
+    assert option_default("lm_decoder") == DEFAULT_LM_DECODER
+    opts = BenchmarkOptions.from_mapping(
+        {
+            "lm_decoder": "speechbrain",
+            "cross_check_decoders": "flashlight, pyctcdecode",
+            "pyctcdecode": "last",  # the old name of cross_check
+        }
+    )
+    assert opts.cross_check == "last"
+    assert opts.cross_check_decoders == ("flashlight", "pyctcdecode")
+    assert "pyctcdecode" not in opts.settings()
+    assert BenchmarkOptions(cross_check_decoders="").cross_check_decoders == ()
+    with pytest.raises(
+        BenchmarkError, match="pyctcdecode is the old name of cross_check"
+    ):
+        BenchmarkOptions.from_mapping({"pyctcdecode": "last", "cross_check": "each"})

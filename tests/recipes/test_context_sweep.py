@@ -2,13 +2,15 @@
 
 One context length x one positional encoding (rotary with the published
 long-context base), as a user runs it: training with a one-stage warm-up
-(10.24 s, then 20.48 s in the second of two epochs), test and
-benchmark stages (no LM), the long-form evaluation at the training length,
-and the aggregated table and plot; then a rerun that skips what is done,
-and settings refused before anything trains.
+(10.24 s, then 20.48 s in the second of two epochs), the test stage, the
+long-form test stage at the training length, the benchmark stage (no LM)
+with its long-form section, and the aggregated table and plot; then a rerun
+that skips what is done, one that adds a window mode without the benchmark
+stage, and settings refused before anything trains.
 """
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -71,9 +73,13 @@ def sweep(tiny_long_corpus, tmp_path_factory):
 def test_the_run_is_trained_evaluated_long_form_and_aggregated(sweep):
     experiment = os.path.join(sweep, EXPERIMENT)
     assert os.path.isfile(os.path.join(experiment, "SWEEP_DONE"))
-    assert os.path.isfile(
-        os.path.join(experiment, "benchmark", "test-clean", "results.json")
-    )
+    with open(os.path.join(experiment, "run_summary.json")) as fin:
+        long_form = json.load(fin)["long_form"]
+    assert {s: list(m) for s, m in long_form.items()} == {"test-clean": ["average"]}
+    assert os.path.isfile(os.path.join(experiment, "wer_long_form.md"))
+    report = os.path.join(experiment, "benchmark", "test-clean", "report.md")
+    with open(report) as fin:
+        assert "| test-clean | average | 20.48 | 2.56 |" in fin.read()
     with open(os.path.join(sweep, "aggregate", "results.csv")) as fin:
         (row,) = list(csv.DictReader(fin))
     assert (row["experiment"], row["split"], row["mode"]) == (
@@ -95,8 +101,22 @@ def test_the_run_is_trained_evaluated_long_form_and_aggregated(sweep):
 def test_rerun_skips_what_is_complete(sweep, tiny_long_corpus):
     output = run_sweep(tiny_long_corpus, sweep)
     assert f"{EXPERIMENT} is complete, skipped" in output
-    assert "long_form/test-clean/average is complete, skipped" in output
     assert "Beginning experiment" not in output
+
+
+def test_a_mode_added_later_is_evaluated_alone(sweep, tiny_long_corpus):
+    experiment = os.path.join(sweep, EXPERIMENT)
+    done = [
+        os.path.join(experiment, "long_form", "test-clean", "average", "summary.json"),
+        os.path.join(experiment, "benchmark", "test-clean", "results.json"),
+    ]
+    before = [os.path.getmtime(path) for path in done]
+    run_sweep(tiny_long_corpus, sweep, MODES="average none", BENCHMARK="False")
+    assert [os.path.getmtime(path) for path in done] == before
+    with open(os.path.join(sweep, "aggregate", "results.csv")) as fin:
+        rows = list(csv.DictReader(fin))
+    assert sorted(row["mode"] for row in rows) == ["average", "none"]
+    assert os.path.isfile(os.path.join(experiment, "SWEEP_DONE"))
 
 
 @pytest.mark.parametrize(
@@ -106,6 +126,7 @@ def test_rerun_skips_what_is_complete(sweep, tiny_long_corpus):
         ({"CONTEXT_LENGTHS": "20.48 15.3"}, "15.3 s is not a multiple of"),
         ({"MODES": "mean"}, "unknown mode 'mean' in MODES"),
         ({"CONTEXT_LENGTHS": ""}, "CONTEXT_LENGTHS is empty"),
+        ({"BENCHMARK": "yes"}, "BENCHMARK='yes'; use True or False"),
     ],
 )
 def test_bad_settings_are_refused_before_training(tmp_path, settings, message):

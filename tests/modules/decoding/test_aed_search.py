@@ -12,10 +12,15 @@ from modules.decoding.aed_search import (
     hypotheses_words,
     joint_beam_searcher,
 )
+from modules.decoding.arpa import write_arpa
+from modules.decoding.kneser_ney import estimate_kneser_ney
+from modules.decoding.token_lm import TokenLM
 
 VOCAB = 8
 BOS, EOS, BLANK = 2, 3, 0
 OPTIONS = AEDSearchOptions(BOS, EOS, BLANK, 4, 0.0, True, 1.0, None)
+TOKENS = ("<pad>", "<unk>", "<s>", "</s>", "a", "b", "c", "d")
+"""The pieces of token ids 0..7 for the n-gram tests."""
 
 
 class ScriptedDecoder:
@@ -105,3 +110,42 @@ def test_hypotheses_become_words():
             return " ".join(f"w{i}" for i in ids)
 
     assert hypotheses_words([[5, 6], []], Pieces()) == [["w5", "w6"], []]
+
+
+def token_arpa(folder, sentences):
+    """A token-level bigram ARPA over :data:`TOKENS`' pieces, estimated in
+    Python (SpeechBrain's KenLMScorer starts from an empty context, not
+    ``<s>``, and Kneser-Ney's bigrams of a trigram are continuation counts)."""
+    path = folder / "tokens.arpa"
+    write_arpa(estimate_kneser_ney([s.split() for s in sentences], 2), path)
+    return TokenLM(str(path), 1.0, TOKENS)
+
+
+def test_the_token_lm_flips_a_weak_decoders_choice(tmp_path):
+    decoder, output = ScriptedDecoder([5, 6, 7], margin=0.5), identity_output()
+    lm = token_arpa(tmp_path, ["b a d"] * 20 + ["a b c d"])
+    states = torch.rand(1, 8, VOCAB)
+    searches = {
+        "none": joint_beam_searcher(decoder, output, None, OPTIONS),
+        "weight 0": joint_beam_searcher(
+            decoder, output, None, OPTIONS, dataclasses.replace(lm, weight=0.0)
+        ),
+        "lm": joint_beam_searcher(decoder, output, None, OPTIONS, lm),
+    }
+    hyps = {
+        name: list(map(int, searcher(states, torch.ones(1))[0][0]))
+        for name, searcher in searches.items()
+    }
+    assert hyps == {"none": [5, 6, 7], "weight 0": [5, 6, 7], "lm": [5, 4, 7]}
+    assert searches["lm"].scorer.weights["kenlm"] == 1.0
+
+
+def test_the_token_lm_scores_the_ctc_pre_beam_tokens(tmp_path):
+    decoder, output = ScriptedDecoder([5, 6, 7], margin=0.5), identity_output()
+    lm = token_arpa(tmp_path, ["b a d"] * 20)
+    options = dataclasses.replace(OPTIONS, ctc_weight=0.3, ctc_scorer_beam_scale=2.0)
+    searcher = joint_beam_searcher(decoder, output, FrameTokens(), options, lm)
+    assert list(searcher.scorer.partial_scorers) == ["ctc", "kenlm"]
+    assert searcher.scorer.weights["ctc"] == 0.3
+    hyps, *_ = searcher(ctc_frames([5, 4, 7]), torch.ones(1))
+    assert list(map(int, hyps[0])) == [5, 4, 7]

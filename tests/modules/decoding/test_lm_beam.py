@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from modules.data.tokenizer import ctc_labels
+from modules.decoding.flashlight_beam import FlashlightLMDecoder
 from modules.decoding.greedy import greedy_words
 from modules.decoding.lm_beam import (
-    DECODERS,
     PyctcdecodeDecoder,
     SpeechBrainLMDecoder,
     decode_all,
@@ -22,6 +22,7 @@ from modules.decoding.lm_beam import (
     tune_lm_weights,
     word_error_rate,
 )
+from modules.decoding.lm_decoders import DECODERS
 from modules.decoding.ngram import build_lm
 
 LABELS = ["<pad>", "<unk>", "▁THE", "▁C", "▁H", "AT", "▁S", "▁A", "▁DOG"]
@@ -129,11 +130,10 @@ def test_backends_agree_and_respect_lengths(lm_path):
     padded = torch.cat([cat_or_hat(), frames({"▁DOG": 0.995}, {"▁DOG": 0.995})])
     batch = torch.stack([padded, padded])
     rel_lens = torch.tensor([1.0, 8 / 10])  # second: padding hides "DOG"
-    sb = SpeechBrainLMDecoder(LABELS, lm_path, alpha=1.0, beta=0.5, beam_size=8)
-    pyctc = PyctcdecodeDecoder(LABELS, lm_path, alpha=1.0, beta=0.5, beam_size=8)
     expected = [REFERENCE + ["DOG"], REFERENCE]
-    assert sb.decode(batch, rel_lens) == expected
-    assert pyctc.decode(batch, rel_lens) == expected
+    for backend in (SpeechBrainLMDecoder, PyctcdecodeDecoder, FlashlightLMDecoder):
+        decoder = backend(LABELS, lm_path, alpha=1.0, beta=0.5, beam_size=8)
+        assert decoder.decode(batch, rel_lens) == expected, backend.__name__
 
 
 def test_tuning_picks_from_the_grid(lm_path):

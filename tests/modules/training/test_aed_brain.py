@@ -10,6 +10,8 @@ import speechbrain as sb
 import torch
 from speechbrain.dataio.batch import PaddedBatch
 
+from modules.decoding.arpa import write_arpa
+from modules.decoding.kneser_ney import estimate_kneser_ney
 from modules.losses.aed import JointCTCAttentionLoss
 from modules.losses.distillation import PseudoLabelKDLoss
 from modules.training.aed_brain import EarlyExitAEDBrain
@@ -24,6 +26,7 @@ SMALL = {
     "decoder_nhead": 2,
     "decoder_d_ffn": 32,
     "num_layers": 4,
+    "exit_every": 2,
     "output_neurons": 12,
     "number_of_epochs": 8,
     "test_beam_size": 2,
@@ -92,7 +95,9 @@ def test_manual_activation_trains_the_first_exit_and_its_decoder_only(tmp_path):
 
 
 def test_validation_decodes_the_ranking_exit_by_attention_between_searches(tmp_path):
-    brain, setup = make_brain(tmp_path, valid_search_interval=4)
+    brain, setup = make_brain(
+        tmp_path, valid_search_interval=4, ranking_decoding="attention"
+    )
     batch = one_batch()
     with torch.no_grad():
         for epoch, attention_exits in [(1, [2]), (4, [1, 2]), (8, [1, 2])]:
@@ -111,6 +116,25 @@ def test_validation_decodes_the_ranking_exit_by_attention_between_searches(tmp_p
     stats = brain.stage_stats(1.0, wers)
     assert stats["WER"] == stats["WER_attention_exit2"] == wers["attention"][1]
     assert stats["WER_exit1"] == wers["greedy"][0]
+
+
+def test_ctc_ranking_decodes_attention_only_in_the_search_epochs(tmp_path):
+    brain, _ = make_brain(tmp_path, valid_search_interval=4, ranking_decoding="ctc")
+    batch = one_batch()
+    with torch.no_grad():
+        for epoch, attention_exits in [(1, []), (4, [1, 2])]:
+            brain.on_stage_start(sb.Stage.VALID, epoch)
+            assert brain.decoded_exits["attention"] == attention_exits
+            brain.compute_objectives(
+                brain.compute_forward(batch, sb.Stage.VALID), batch, sb.Stage.VALID
+            )
+            wers = {
+                name: [stats.summarize("error_rate") for stats in per_exit]
+                for name, per_exit in brain.wer_stats.items()
+            }
+            stats = brain.stage_stats(1.0, wers)
+            assert stats["WER"] == stats["WER_exit2"] == wers["greedy"][1]
+            assert ("WER_attention_exit2" in stats) == (epoch == 4)
 
 
 def test_test_stage_decodes_every_exit_three_ways(tmp_path):
@@ -152,3 +176,43 @@ def test_a_frozen_teacher_distils_into_the_ctc_side(tmp_path):
         pseudo = teacher.exit_log_probs(wavs, lens, 1)
     expected = kd(outputs, lens, *batch.tokens, teacher_log_probs=pseudo)
     torch.testing.assert_close(loss.detach(), expected)
+
+
+class PieceList(Pieces):
+    """:class:`Pieces` with the piece list of a SentencePiece model."""
+
+    def get_piece_size(self):
+        return SMALL["output_neurons"]
+
+    def id_to_piece(self, i):
+        return f"w{i}"
+
+
+def test_decoding_lm_adds_the_joint_search_with_lm_and_its_files(tmp_path):
+    arpa = tmp_path / "tokens.arpa"
+    sentences = [["w5", "w6"], ["w7"], ["w5", "w7", "w6"]]
+    write_arpa(estimate_kneser_ney(sentences, 2), arpa)
+    brain, _ = make_brain(
+        tmp_path, max_decode_ratio=0.2, decoding_lm=str(arpa), decoding_lm_weight=0.6
+    )
+    brain.tokenizer = PieceList()
+    batch = one_batch()
+    brain.on_stage_start(sb.Stage.TEST)
+    with torch.no_grad():
+        brain.compute_objectives(
+            brain.compute_forward(batch, sb.Stage.TEST), batch, sb.Stage.TEST
+        )
+    exits = brain.decoded_exits["joint"]
+    assert brain.decoded_exits["joint_lm"] == exits
+    assert [len(hyps) for hyps in brain.hypotheses["joint_lm"]] == [2] * len(exits)
+    assert brain.token_lm.weight == 0.6 and brain.token_lm.tokens[5] == "w5"
+    brain.test_set_name = "test-clean"
+    brain.write_test_outputs()
+    folder = tmp_path / "test" / "test-clean"
+    assert (folder / "transcripts_joint_lm.csv").is_file()
+    assert (folder / f"wer_exit{exits[-1]}_joint_lm.txt").is_file()
+    wers = {
+        name: [stats.summarize("error_rate") for stats in per_exit]
+        for name, per_exit in brain.wer_stats.items()
+    }
+    assert f"WER_joint_lm_exit{exits[-1]}" in brain.stage_stats(1.0, wers)

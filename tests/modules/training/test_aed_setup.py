@@ -6,6 +6,7 @@ import os
 import pytest
 
 from modules.decoding.aed_search import AEDSearchOptions
+from modules.decoding.token_lm import TokenLMRequest
 from modules.losses.aed import JointCTCAttentionLoss
 from modules.losses.exit_losses import EarlyExitCTCLoss
 from modules.training.aed_setup import AEDRunSetup, build_aed_run_setup
@@ -20,6 +21,7 @@ SMALL = {
     "decoder_nhead": 2,
     "decoder_d_ffn": 32,
     "num_layers": 4,
+    "exit_every": 2,
     "output_neurons": 12,
 }
 
@@ -115,3 +117,36 @@ def test_a_ctc_model_is_refused(loaded, tmp_path):
         )["model"]
     with pytest.raises(ValueError, match="not an early-exit AED model"):
         build_aed_run_setup(hparams)
+
+
+def test_no_decoding_lm_by_default_and_an_lm_file_is_checked(loaded, tmp_path):
+    assert build_aed_run_setup(loaded).decoding_lm is None
+    arpa = tmp_path / "tokens.arpa"
+    arpa.write_text("\\data\\\nngram 1=1\n")
+    setup = build_aed_run_setup({**loaded, "decoding_lm": str(arpa)})
+    assert setup.decoding_lm == TokenLMRequest(str(arpa), 0.5, 6)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"decoding_lm": "/no/such/tokens.arpa"}, "decoding_lm=/no/such/tokens.arpa"),
+        ({"decoding_lm_weight": -0.1}, "decoding_lm_weight=-0.1 must be"),
+        ({"decoding_lm_weight": None}, "decoding_lm_weight=None must be"),
+        ({"decoding_lm_order": 1}, "decoding_lm_order=1 must be"),
+        ({"decoding_lm_order": 8}, "decoding_lm_order=8 must be .* from 2 to 6"),
+    ],
+)
+def test_bad_decoding_lm_keys_are_named(loaded, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        build_aed_run_setup({**loaded, "decoding_lm": "auto", **overrides})
+
+
+def test_auto_needs_the_lm_text_of_an_existing_data_folder(loaded, tmp_path):
+    with pytest.raises(ValueError, match="decoding_lm=auto builds the token n-gram"):
+        build_aed_run_setup(
+            {**loaded, "decoding_lm": "auto", "data_folder": str(tmp_path)}
+        )
+    (tmp_path / "librispeech-lm-norm.txt").write_text("A B\n")
+    hparams = {**loaded, "decoding_lm": "auto", "data_folder": str(tmp_path)}
+    assert build_aed_run_setup(hparams).decoding_lm.source == "auto"

@@ -8,6 +8,7 @@ from speechbrain.utils.checkpoints import Checkpointer
 from modules.data.context_schedule import ContextWarmup
 from modules.data.librispeech import prepare_librispeech
 from modules.training.context_setup import (
+    build_context_run_setup,
     build_context_training_data,
     check_context_keys,
     chunks_per_batch,
@@ -58,7 +59,8 @@ def test_the_recipe_yaml_passes_its_own_checks():
         hparams = load_training_hparams(
             handle.read(), {"d_model": 16, "d_ffn": 32, "nhead": 2, "num_layers": 1}
         )
-    check_context_keys(hparams)
+    build_context_run_setup(hparams)  # the context and long-form stage keys
+    assert hparams["long_form_window"] == 40.96  # the training length
     assert hparams["batch_size"] == 2  # 81.92 s of 40.96 s chunks
     stages = hparams["context_warmup"].stages
     assert [s.seconds for s in stages] == [5.12, 10.24, 20.48, 40.96]

@@ -3,6 +3,7 @@ model built from a YAML string: every bad key is refused before training."""
 
 import dataclasses
 import functools
+import os
 
 import pytest
 import speechbrain as sb
@@ -21,6 +22,7 @@ from modules.training.run_setup import (
     build_run_setup,
     load_training_hparams,
 )
+from tests.paths import REPO_ROOT
 
 SMALL_RECIPE = """
 blank_index: 0
@@ -213,3 +215,17 @@ def test_confidence_loss_takes_its_options():
     loss = build_run_setup(small_setup_hparams(overrides)).exit_loss
     assert type(loss) is ConfidenceWeightedCTCLoss and loss.floor == 0.2
     assert isinstance(build_run_setup(small_setup_hparams()), RunSetup)
+
+
+@pytest.mark.parametrize(
+    "yaml_name", ["conformer_ctc_baseline.yaml", "conformer_ctc_early_exit.yaml"]
+)
+def test_the_long_form_stage_keys_are_checked_at_start_up(yaml_name):
+    with open(os.path.join(REPO_ROOT, "hparams", yaml_name)) as handle:
+        text = handle.read()
+    small = {"d_model": 16, "d_ffn": 32, "nhead": 2}
+    assert load_training_hparams(text, small)["long_form_window"] is None  # off
+    build_run_setup(load_training_hparams(text, {**small, "long_form_window": 2.56}))
+    off_grid = load_training_hparams(text, {**small, "long_form_window": 2.5})
+    with pytest.raises(ValueError, match="window=2.5 s is not a positive multiple"):
+        build_run_setup(off_grid)
