@@ -42,6 +42,7 @@ from benchmark.report import (
     header_section,
     lm_section,
     main_table,
+    notes_and_plots,
     timing_table,
 )
 from benchmark.report_plots import plot_time_per_variant
@@ -320,13 +321,7 @@ def markdown_report(results: dict, rows: list[dict]) -> str:
     lines += ["", "## Language model (CTC rows)", ""]
     lines += lm_section({**results, "variants": ctc_rows})
     lines += ["", "## LM decoders", "", *decoder_section(results)]
-    notes = results.get("notes") or []
-    lines += ["", "## Notes", ""] + ([f"- {n}" for n in notes] or ["- none"])
-    plots = results.get("plots") or []
-    lines += ["", "## Plots", ""] + [
-        f"![{Path(p).stem}]({Path(p).name})" for p in plots
-    ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + notes_and_plots(results)) + "\n"
 
 
 def write_aed_outputs(results: dict, folder) -> dict:

@@ -272,13 +272,25 @@ def markdown_report(results: dict) -> str:
     lines += ["", "## Timing details", ""] + timing_table(results)
     lines += ["", "## Language model", ""] + lm_section(results)
     lines += ["", "## LM decoders", ""] + decoder_section(results)
+    return "\n".join(lines + notes_and_plots(results)) + "\n"
+
+
+def notes_and_plots(results: dict) -> list:
+    """The report's closing ``Notes`` and ``Plots`` sections, as lines.
+
+    Example
+    -------
+    >>> notes_and_plots({"notes": [], "plots": ["out/wer.png"]})[3:]
+    ['- none', '', '## Plots', '', '![wer](wer.png)']
+    """
     notes = results.get("notes") or []
-    lines += ["", "## Notes", ""] + ([f"- {n}" for n in notes] or ["- none"])
+    lines = ["", "## Notes", ""] + ([f"- {n}" for n in notes] or ["- none"])
     plots = results.get("plots") or []
-    lines += ["", "## Plots", ""] + [
-        f"![{Path(p).stem}]({Path(p).name})" for p in plots
-    ]
-    return "\n".join(lines) + "\n"
+    return (
+        lines
+        + ["", "## Plots", ""]
+        + [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
+    )
 
 
 def write_outputs(results: dict, folder) -> dict:
