@@ -241,9 +241,11 @@ def write_split_audio(planned, output_folder, split, num_workers=4):
     Returns
     -------
     list of LongFormRecording
-        The rows, with ``wav`` paths in the final folder.
+        The rows, with absolute ``wav`` paths in the final folder (a relative
+        ``output_folder`` would otherwise be read against the manifest's
+        folder).
     """
-    final = os.path.join(output_folder, split)
+    final = os.path.abspath(os.path.join(output_folder, split))
 
     def _fill(folder):
         with ThreadPoolExecutor(max(1, num_workers)) as pool:

@@ -1,4 +1,4 @@
-"""Synthetic background noise: a faint floor everywhere, loud in test-other.
+"""Synthetic background noise: a faint floor everywhere, louder in test-other.
 
 Two kinds of noise are synthesised from a seeded numpy Generator, without
 any recorded data:

@@ -11,6 +11,7 @@ from modules.data import long_form_join
 from modules.data.long_form import main, prepare_long_form, prepare_long_form_data
 from modules.data.long_form_manifest import read_long_form_csv
 from modules.data.preparation_error import PreparationError
+from modules.inference.long_form_eval import read_recordings
 
 # speaker -> chapter -> [(utterance number, seconds, transcript)]
 SPEC = {
@@ -72,6 +73,22 @@ def test_chapters_joined_in_order_with_exact_boundaries(corpus, tmp_path):
             )
             piece = audio[round(seg.start * 16000) : round(seg.end * 16000)]
             np.testing.assert_array_equal(piece, source)
+
+
+def test_a_relative_output_folder_gives_readable_recordings(
+    corpus, tmp_path, monkeypatch
+):
+    """The evaluation reads relative ``wav`` paths against the manifest's
+    folder: the manifests of a relative output folder must still point at
+    their recordings."""
+    monkeypatch.chdir(tmp_path)
+    paths = prepare_long_form(corpus.root, "results/long", ["test-clean"], 3.0)
+    recordings = read_recordings(paths["test-clean"])
+    assert recordings
+    folder = tmp_path / "results" / "long" / "test-clean"
+    for rec in recordings:
+        assert rec.wav == str(folder / f"{rec.recording_id}.wav")
+        assert soundfile.info(rec.wav).frames > 0
 
 
 def test_whole_chapters_and_minimum_length(corpus, tmp_path):
