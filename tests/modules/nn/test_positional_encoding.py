@@ -259,6 +259,7 @@ def test_recipe_model_with_downsampling_and_layer_removal_runs(choice, tmp_path)
     overrides = {
         "positional_encoding": choice,
         "num_layers": 4,
+        "exit_every": 2,
         "keep_layers": 2,
         "downsampling_method": "conv",
         "downsampling_factor": 2,
