@@ -205,13 +205,22 @@ class FlashlightLMDecoder(LMDecoder):
         self.alpha, self.beta = alpha, beta
         self.searcher = self.new_searcher()
 
-    def decode_one(self, log_probs) -> str:
-        """Best hypothesis of one utterance."""
+    def emissions(self, log_probs) -> np.ndarray:
+        """``log_probs [T, V]`` with the never-emitted silence column
+        appended, as the C++ search reads them (float32, C order)."""
         frames, tokens = log_probs.shape
         emissions = np.full((frames, tokens + 1), -np.inf, dtype=np.float32)
         emissions[:, :tokens] = log_probs
-        results = self.searcher.decode(emissions.ctypes.data, frames, tokens + 1)
+        return emissions
+
+    def words(self, word_ids) -> list[str]:
+        """The words of a flashlight result's ``words`` (-1: no word)."""
+        return [self.word_dict.get_entry(w) for w in word_ids if w >= 0]
+
+    def decode_one(self, log_probs) -> str:
+        """Best hypothesis of one utterance."""
+        emissions = self.emissions(log_probs)
+        results = self.searcher.decode(emissions.ctypes.data, *emissions.shape)
         if not results:
             return ""
-        words = [w for w in results[0].words if w >= 0]
-        return " ".join(self.word_dict.get_entry(w) for w in words)
+        return " ".join(self.words(results[0].words))

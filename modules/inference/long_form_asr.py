@@ -17,14 +17,14 @@ import os
 from tqdm import tqdm
 
 from modules.data.tokenizer import ctc_labels, load_tokenizer
-from modules.decoding.lm_beam import SpeechBrainLMDecoder
+from modules.decoding.lm_decoders import build_lm_decoder
 from modules.decoding.lm_files import resolve_lm
 from modules.experiment_folder import open_experiment
 from modules.inference.audio_windows import model_samples, open_audio, read_windows
 from modules.inference.frame_geometry import measure_frame_geometry, plan_windows
 from modules.inference.posterior_merge import PosteriorMerger
 from modules.inference.settings import load_settings, parse_policy
-from modules.inference.streaming_decoding import StreamingGreedy, StreamingLMSearch
+from modules.inference.streaming_decoding import StreamingGreedy, streaming_lm_search
 from modules.inference.windowed_asr import exit_scorer, transcribe_windows
 from modules.nn.frontend import normalizers_to
 
@@ -41,8 +41,8 @@ class LongFormASR:
         Its tokenizer.
     settings : modules.inference.settings.LongFormSettings
         Window, hop, mode, exit or policy, device.
-    lm_decoder : modules.decoding.lm_beam.SpeechBrainLMDecoder, optional
-        The LM beam search (None: greedy CTC).
+    lm_decoder : modules.decoding.lm_beam.LMDecoder, optional
+        The LM beam search, flashlight or SpeechBrain (None: greedy CTC).
     reference_exit : int, optional
         The exit used when ``settings`` names neither an exit nor a policy
         (default: the model's last exit).
@@ -111,7 +111,7 @@ class LongFormASR:
         """A fresh streaming decoder (greedy, or the LM beam search)."""
         if self.lm_decoder is None:
             return StreamingGreedy(self.tokenizer, self.blank)
-        return StreamingLMSearch(self.lm_decoder)
+        return streaming_lm_search(self.lm_decoder)
 
     def transcribe_file(self, path, progress=False):
         """Transcribe an audio file of any length window by window.
@@ -157,7 +157,8 @@ class LongFormASR:
 
 
 def experiment_lm_decoder(experiment, tokenizer, settings):
-    """The LM beam search ``settings.lm`` asks for, or None (greedy).
+    """The LM beam search ``settings.lm`` asks for, or None (greedy), with
+    the back end ``settings.lm_decoder``.
 
     ``auto`` builds (once) an ``lm_order``-gram LM from the experiment's
     corpus LM text into ``EXP/lm``; a path is checked as an ARPA / KenLM
@@ -172,11 +173,12 @@ def experiment_lm_decoder(experiment, tokenizer, settings):
         settings.lm_order,
         [os.getcwd()],
     )
-    return SpeechBrainLMDecoder(
+    return build_lm_decoder(
+        settings.lm_decoder,
         ctc_labels(tokenizer),
         info.path,
         settings.lm_weight,
         settings.word_bonus,
         settings.beam_size,
-        experiment.hparams.get("blank_index", 0),
+        blank_index=experiment.hparams.get("blank_index", 0),
     )

@@ -17,6 +17,9 @@ from modules.exits.policies import POLICIES, build_policy
 
 SETTINGS_YAML = Path(__file__).with_name("settings.yaml")
 MODES = ("average", "centre", "none")
+STREAMING_LM_DECODERS = ("flashlight", "speechbrain")
+"""LM back ends with a streaming search
+(:mod:`modules.inference.streaming_decoding`)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class LongFormSettings:
         ``none``, ``auto`` or an LM path.
     lm_order, lm_weight, word_bonus, beam_size
         The LM beam search.
+    lm_decoder : str
+        Its back end, one of :data:`STREAMING_LM_DECODERS`.
     device : str
         Where the model runs.
     """
@@ -52,6 +57,7 @@ class LongFormSettings:
     lm_weight: float
     word_bonus: float
     beam_size: int
+    lm_decoder: str
     device: str
 
     @property
@@ -84,6 +90,10 @@ def load_settings(overrides=None):
     Traceback (most recent call last):
     ...
     ValueError: mode='middle' is not a windowing mode; choose average, centre or none
+    >>> load_settings({"lm_decoder": "pyctcdecode"})
+    Traceback (most recent call last):
+    ...
+    ValueError: lm_decoder='pyctcdecode': choose flashlight or speechbrain
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     known = {f.name for f in fields(LongFormSettings)}
@@ -117,6 +127,11 @@ def check_settings(settings):
             f"hop_fraction={settings.hop_fraction} must be in (0, 1] (a "
             "fraction of the window)"
         )
+    if settings.lm_decoder not in STREAMING_LM_DECODERS:
+        raise ValueError(
+            f"lm_decoder={settings.lm_decoder!r}: choose "
+            f"{' or '.join(STREAMING_LM_DECODERS)}"
+        )
     if settings.exit is not None and settings.policy is not None:
         raise ValueError("give either exit or policy, not both")
     if settings.policy is not None:
@@ -146,6 +161,9 @@ def add_setting_arguments(parser):
     options.add_argument("--lm_weight", type=float, help="LM weight (alpha)")
     options.add_argument("--word_bonus", type=float, help="word bonus (beta)")
     options.add_argument("--beam_size", type=int, help="LM beam width")
+    options.add_argument(
+        "--lm_decoder", choices=STREAMING_LM_DECODERS, help="LM beam-search back end"
+    )
     options.add_argument("--device", help="cpu or cuda[:N]")
 
 

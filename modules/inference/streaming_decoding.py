@@ -13,6 +13,17 @@ does. Between chunks it keeps only what the search reads next: the beams
 (each one's text so far and its word frames) and the LM scores of the live
 beams' texts. The searcher's cache, keyed by whole transcripts, would
 otherwise grow with the square of the recording's length.
+
+:class:`StreamingFlashlightSearch` feeds the chunks to flashlight-text's
+lexicon decoder (:mod:`modules.decoding.flashlight_beam`), whose C++ search
+is incremental (``decode_step``). It keeps every hypothesis of every frame
+unless pruned, so once more than ``look_back`` frames are decoded the words
+of the best path up to ``look_back`` frames ago are committed and the older
+hypotheses dropped (``prune``): memory is bounded by ``look_back``, and the
+words equal a one-pass decoding unless the best path ``look_back`` frames
+back changes later.
+
+:func:`streaming_lm_search` picks the streaming search of an LM decoder.
 """
 
 import torch
@@ -138,3 +149,57 @@ class StreamingLMSearch:
     def cache_entries(self):
         """LM scores held (bounded by the beam, not the recording)."""
         return len(self.lm_scores)
+
+
+class StreamingFlashlightSearch:
+    """flashlight-text's lexicon decoder over successive chunks of frames.
+
+    Arguments
+    ---------
+    decoder : modules.decoding.flashlight_beam.FlashlightLMDecoder
+        Its lexicon, LM and weights are used (a new search is started).
+    look_back : int
+        Frames of hypotheses kept before the committed best path (at 25
+        frames per second, 500 frames are 20 s).
+    """
+
+    LOOK_BACK = 500
+
+    def __init__(self, decoder, look_back=LOOK_BACK):
+        self.decoder = decoder
+        self.searcher = decoder.new_searcher()
+        self.searcher.decode_begin()
+        self.look_back = look_back
+        self.committed = []
+        self.unpruned = 0
+
+    def feed(self, log_probs):
+        """Extend the search with frames ``[F, V]``; commit and prune once
+        more than ``2 * look_back`` frames are held."""
+        if log_probs.shape[0] == 0:
+            return
+        emissions = self.decoder.emissions(log_probs.detach().float().cpu().numpy())
+        self.searcher.decode_step(emissions.ctypes.data, *emissions.shape)
+        self.unpruned += emissions.shape[0]
+        if self.unpruned > 2 * self.look_back:
+            best = self.searcher.get_best_hypothesis(self.look_back)
+            # Its last frame becomes the root of the next path: not yet.
+            self.committed.extend(self.decoder.words(best.words[:-1]))
+            self.searcher.prune(self.look_back)
+            self.unpruned = self.look_back
+
+    def finish(self):
+        """Words of the best hypothesis: the committed ones and the rest."""
+        self.searcher.decode_end()
+        results = self.searcher.get_all_final_hypothesis()
+        rest = self.decoder.words(results[0].words) if results else []
+        return self.committed + rest
+
+
+def streaming_lm_search(decoder):
+    """The streaming search of ``decoder``: flashlight-text's incremental
+    search for a :class:`~modules.decoding.flashlight_beam.FlashlightLMDecoder`,
+    else SpeechBrain's (:class:`StreamingLMSearch`)."""
+    if hasattr(decoder, "new_searcher"):
+        return StreamingFlashlightSearch(decoder)
+    return StreamingLMSearch(decoder)

@@ -6,10 +6,16 @@ import random
 import pytest
 import torch
 
+from modules.decoding.flashlight_beam import FlashlightLMDecoder
 from modules.decoding.greedy import greedy_ctc_decode
 from modules.decoding.lm_beam import SpeechBrainLMDecoder
 from modules.decoding.ngram import build_lm
-from modules.inference.streaming_decoding import StreamingGreedy, StreamingLMSearch
+from modules.inference.streaming_decoding import (
+    StreamingFlashlightSearch,
+    StreamingGreedy,
+    StreamingLMSearch,
+    streaming_lm_search,
+)
 
 LABELS = ["<pad>", "<unk>", "▁THE", "▁C", "▁H", "AT", "▁S", "▁A", "▁DOG"]
 LM_TEXT = "THE CAT SAT\n" * 20 + "A DOG SAT\nTHE HAT\nA HAT SAT ON A DOG\n"
@@ -52,13 +58,22 @@ def test_streaming_greedy_equals_greedy_on_the_whole(seed):
 
 
 @pytest.fixture(scope="module")
-def lm_decoder(tmp_path_factory):
+def lm_path(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lm")
     (folder / "text.txt").write_text(LM_TEXT)
-    path = build_lm(
+    return build_lm(
         folder / "text.txt", folder / "lm.arpa", 3, tool="python", binary=None
     )
-    return SpeechBrainLMDecoder(LABELS, str(path), 0.8, 1.0, beam_size=8)
+
+
+@pytest.fixture(scope="module")
+def lm_decoder(lm_path):
+    return SpeechBrainLMDecoder(LABELS, str(lm_path), 0.8, 1.0, beam_size=8)
+
+
+@pytest.fixture(scope="module")
+def flashlight_decoder(lm_path):
+    return FlashlightLMDecoder(LABELS, str(lm_path), 0.8, 1.0, beam_size=8)
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -74,3 +89,31 @@ def test_streaming_lm_search_equals_the_search_on_the_whole(lm_decoder, seed):
     assert len(words) > 10
     # The LM scores kept between chunks are those of the live beams only.
     assert peak_cache <= lm_decoder.beam_size
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_streaming_flashlight_with_pruning_equals_the_search_on_the_whole(
+    flashlight_decoder, seed
+):
+    log_probs = peaky_log_probs(400, len(LABELS), seed)
+    whole = flashlight_decoder.decode_one(log_probs.numpy()).split()
+    search = StreamingFlashlightSearch(flashlight_decoder, look_back=40)
+    for chunk in random_chunks(log_probs, seed):
+        search.feed(chunk)
+    assert search.committed, "400 frames with look_back 40 must prune"
+    assert search.finish() == whole
+    assert len(whole) > 20
+
+
+def test_streaming_flashlight_holds_a_bounded_number_of_frames(flashlight_decoder):
+    search = StreamingFlashlightSearch(flashlight_decoder, look_back=30)
+    for chunk in peaky_log_probs(600, len(LABELS), 7).split(25):
+        search.feed(chunk)
+        assert search.unpruned <= 2 * 30 + 25
+
+
+def test_each_lm_decoder_gets_its_streaming_search(lm_decoder, flashlight_decoder):
+    assert isinstance(streaming_lm_search(lm_decoder), StreamingLMSearch)
+    assert isinstance(
+        streaming_lm_search(flashlight_decoder), StreamingFlashlightSearch
+    )

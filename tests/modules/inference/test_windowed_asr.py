@@ -74,13 +74,20 @@ def test_a_window_covering_the_recording_equals_one_pass(experiment, recording):
     assert result.audio_seconds == pytest.approx(4.9)
 
 
+@pytest.mark.parametrize(
+    "back_end, searcher",
+    [("flashlight", "FlashlightLMDecoder"), ("speechbrain", "SpeechBrainLMDecoder")],
+)
 def test_lm_beam_search_of_a_covering_window_equals_the_search_on_one_pass(
-    experiment, recording, tmp_path
+    experiment, recording, tmp_path, back_end, searcher
 ):
     (tmp_path / "text.txt").write_text("AB BA\nBAA AB CAB\nAB AB\n" * 5)
     lm = build_lm(tmp_path / "text.txt", tmp_path / "lm.arpa", 2, "python", None)
-    asr = LongFormASR.from_experiment(experiment, window=6.4, lm=str(lm))
+    asr = LongFormASR.from_experiment(
+        experiment, window=6.4, lm=str(lm), lm_decoder=back_end
+    )
     assert asr.lm_decoder.lm_path == str(lm)
+    assert type(asr.lm_decoder).__name__ == searcher
     log_probs = whole_log_probs(asr.model, recording, 2)
     expected = asr.lm_decoder.decode_one(log_probs.numpy()).split()
     assert asr.transcribe_file(recording).words == expected and expected
