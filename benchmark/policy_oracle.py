@@ -247,6 +247,10 @@ def main(argv=None) -> int:
         help="JSON output [benchmark/TEST_SET/policy_oracle.json]",
     )
     args = parser.parse_args(argv)
+    if any(t < 0 for t in args.tolerance):
+        parser.error(
+            f"--tolerance {args.tolerance}: give fractions >= 0 (0.05: 5 % more WER)"
+        )
     try:
         inputs = load_inputs(args.experiment, args.test_set, args.transcripts)
     except OracleInputError as error:

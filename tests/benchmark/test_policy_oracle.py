@@ -110,3 +110,10 @@ def test_other_hypotheses_can_be_bounded(tmp_path):
     bounds = json.loads(out.read_text())
     assert bounds[0]["exit_counts"] == {"1": 3}
     assert bounds[0]["mac_saving"] == pytest.approx(0.5)
+
+
+def test_a_negative_tolerance_is_refused(tmp_path, capsys):
+    write_experiment(tmp_path)
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--tolerance", "-0.1"])
+    assert "--tolerance" in capsys.readouterr().err
