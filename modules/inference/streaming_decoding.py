@@ -29,6 +29,7 @@ back changes later.
 import torch
 from speechbrain.decoders.ctc import CTCBeam
 
+from modules.decoding.flashlight_beam import FlashlightLMDecoder
 from modules.decoding.greedy import greedy_ctc_decode
 
 
@@ -200,6 +201,6 @@ def streaming_lm_search(decoder):
     """The streaming search of ``decoder``: flashlight-text's incremental
     search for a :class:`~modules.decoding.flashlight_beam.FlashlightLMDecoder`,
     else SpeechBrain's (:class:`StreamingLMSearch`)."""
-    if hasattr(decoder, "new_searcher"):
+    if isinstance(decoder, FlashlightLMDecoder):
         return StreamingFlashlightSearch(decoder)
     return StreamingLMSearch(decoder)
