@@ -32,10 +32,12 @@ from modules.compression.teachers import probe
 from modules.nn.lengths import frame_mask, masked_mean
 
 
-def hidden_after_layers(model, wavs, rel_lens, num_layers):
+def hidden_after_layers(model, wavs, rel_lens, num_layers, features=None):
     """Hidden states ``[B, T, D]`` after the first ``num_layers`` encoder
     layers of an early-exit model (before the exit representation); the
-    layers above are never run.
+    layers above are never run. ``features``: the front-end's input
+    features, computed already (``teacher_view: augmented``); None: from
+    ``wavs``.
 
     Example
     -------
@@ -50,7 +52,11 @@ def hidden_after_layers(model, wavs, rel_lens, num_layers):
     torch.Size([2, 6, 8])
     """
     encoder = model.encoder
-    state = encoder.begin(model.frontend(wavs, rel_lens), rel_lens)
+    if features is None:
+        frames = model.frontend(wavs, rel_lens)
+    else:
+        frames = model.frontend.frames(features)
+    state = encoder.begin(frames, rel_lens)
     for index in range(num_layers):
         state.hidden = encoder.run_layer(index, state)
     return state.hidden

@@ -224,15 +224,22 @@ class EarlyExitCTC(torch.nn.Module):
                 f"1..{self.num_exits} after layers {self.exit_layers}"
             )
 
-    def exit_representations(self, wavs, rel_lens, last_exit=None):
+    def exit_representations(self, wavs, rel_lens, last_exit=None, features=None):
         """Yield ``(exit index, layer, hidden)`` per exit, running layers lazily.
 
         A caller that stops iterating (a dynamic exit policy, say) stops the
         computation: the layers above the last yielded exit never run.
+        ``features``: the front-end's ``input_features`` (of a
+        :class:`modules.nn.frontend.FeatureFrontend`), computed already (a
+        teacher reading its student's SpecAugmented view); None: from ``wavs``.
         """
         last_exit = last_exit or self.num_exits
         self.check_exit(last_exit)
-        state = self.encoder.begin(self.frontend(wavs, rel_lens), rel_lens)
+        if features is None:
+            frames = self.frontend(wavs, rel_lens)
+        else:
+            frames = self.frontend.frames(features)
+        state = self.encoder.begin(frames, rel_lens)
         layer = 0
         for index, exit_layer in enumerate(self.exit_layers[:last_exit], start=1):
             while layer < exit_layer:
@@ -240,19 +247,23 @@ class EarlyExitCTC(torch.nn.Module):
                 layer += 1
             yield index, exit_layer, self.encoder.exit_representation(state.hidden)
 
-    def iter_exits(self, wavs, rel_lens, last_exit=None):
+    def iter_exits(self, wavs, rel_lens, last_exit=None, features=None):
         """Yield an :class:`ExitOutput` per exit, computing layers lazily."""
         for index, layer, hidden in self.exit_representations(
-            wavs, rel_lens, last_exit
+            wavs, rel_lens, last_exit, features
         ):
             log_probs = self.head(index)(hidden).log_softmax(-1)
             yield ExitOutput(index, layer, hidden, log_probs)
 
-    def forward(self, wavs, rel_lens, num_exits=None):
-        """Log-posteriors ``[B, T, V]`` of the first ``num_exits`` exits."""
-        return [out.log_probs for out in self.iter_exits(wavs, rel_lens, num_exits)]
+    def forward(self, wavs, rel_lens, num_exits=None, features=None):
+        """Log-posteriors ``[B, T, V]`` of the first ``num_exits`` exits
+        (``features``: see :meth:`exit_representations`)."""
+        exits = self.iter_exits(wavs, rel_lens, num_exits, features)
+        return [out.log_probs for out in exits]
 
-    def exit_log_probs(self, wavs, rel_lens, exit_index):
+    def exit_log_probs(self, wavs, rel_lens, exit_index, features=None):
         """Log-posteriors of one exit: its layers and its head only."""
-        *_, (_, _, hidden) = self.exit_representations(wavs, rel_lens, exit_index)
+        *_, (_, _, hidden) = self.exit_representations(
+            wavs, rel_lens, exit_index, features
+        )
         return self.head(exit_index)(hidden).log_softmax(-1)

@@ -68,10 +68,19 @@ class FeatureFrontend(torch.nn.Module):
 
     def forward(self, wavs, rel_lens):
         """Encoder input frames ``[B, T', D]`` for waveforms ``[B, samples]``."""
+        return self.frames(self.input_features(wavs, rel_lens))
+
+    def input_features(self, wavs, rel_lens):
+        """Normalised features ``[B, T, F]`` (SpecAugmented in training mode):
+        what the subsampler reads."""
         feats = self.features(wavs)
         feats = self.normalizer(feats, rel_lens)
         if self.training and self.augmenter is not None:
             feats, _ = self.augmenter(feats, rel_lens)
+        return feats
+
+    def frames(self, feats):
+        """Encoder input frames ``[B, T', D]`` for :meth:`input_features`."""
         frames = self.subsampler(feats)
         frames = frames.reshape(frames.shape[0], frames.shape[1], -1)
         return self.projection(frames)
@@ -198,6 +207,6 @@ class DownsampledFeatureFrontend(FeatureFrontend):
         super().__init__(**frontend_options)
         self.downsampler = downsampler
 
-    def forward(self, wavs, rel_lens):
-        """Encoder input frames ``[B, T', D]`` of the downsampled waveforms."""
-        return super().forward(*self.downsampler(wavs, rel_lens))
+    def input_features(self, wavs, rel_lens):
+        """Normalised features ``[B, T, F]`` of the downsampled waveforms."""
+        return super().input_features(*self.downsampler(wavs, rel_lens))

@@ -15,6 +15,7 @@ import speechbrain as sb
 import torch
 from speechbrain.decoders.ctc import CTCBeamSearcher
 
+from modules.compression.teacher_view import student_view_features
 from modules.compression.teachers import resolve_teacher_exit
 from modules.data.tokenizer import ctc_labels
 from modules.decoding.greedy import greedy_words
@@ -77,30 +78,45 @@ class EarlyExitCTCBrain(sb.Brain):
         self.find_unused_parameters = True
 
     def compute_forward(self, batch, stage):
-        """Log-posteriors of the exits this stage needs."""
+        """Log-posteriors of the exits this stage needs, the relative lengths,
+        and in training the frozen teacher's log-posteriors (None without
+        one), read from the view ``teacher_view`` says."""
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
-        num_exits = None
-        if stage == sb.Stage.TRAIN:
-            num_exits = self.run_setup.train_exits
-            self.audio_seconds += float((wav_lens * wavs.shape[1]).sum()) / 16000
-        return self.modules.model(wavs, wav_lens, num_exits), wav_lens
+        if stage != sb.Stage.TRAIN:
+            return self.modules.model(wavs, wav_lens), wav_lens, None
+        self.audio_seconds += float((wav_lens * wavs.shape[1]).sum()) / 16000
+        num_exits = self.run_setup.train_exits
+        features = student_view_features(
+            self.run_setup.model, self.run_setup.teacher_view, wavs, wav_lens
+        )
+        if features is None:
+            exit_log_probs = self.modules.model(wavs, wav_lens, num_exits)
+        else:
+            exit_log_probs = self.modules.model(
+                wavs, wav_lens, num_exits, features=features
+            )
+        return exit_log_probs, wav_lens, self.teacher_log_probs(batch, features)
+
+    def teacher_log_probs(self, batch, features=None):
+        """The frozen teacher's log-posteriors at its distilled exit (None
+        without a frozen teacher), from ``features`` when given."""
+        teacher = self.run_setup.teacher
+        if teacher is None:
+            return None
+        with torch.no_grad():
+            exit_index = resolve_teacher_exit(self.run_setup.teacher_exit, teacher)
+            return teacher.exit_log_probs(*batch.sig, exit_index, features=features)
 
     def compute_objectives(self, predictions, batch, stage):
         """Exit loss; at valid/test time also greedy decoding of every exit."""
-        exit_log_probs, wav_lens = predictions
+        exit_log_probs, wav_lens, teacher_log_probs = predictions
         tokens, token_lens = batch.tokens
         if stage == sb.Stage.TRAIN:
             # A batch CTC cannot align (too few frames after downsampling)
             # stops training with an error naming the utterance, instead of
             # a silent zero loss.
             check_ctc_batch(exit_log_probs[0], wav_lens, tokens, token_lens, batch.id)
-        teacher = self.run_setup.teacher
-        teacher_log_probs = None
-        if stage == sb.Stage.TRAIN and teacher is not None:
-            with torch.no_grad():
-                exit_index = resolve_teacher_exit(self.run_setup.teacher_exit, teacher)
-                teacher_log_probs = teacher.exit_log_probs(*batch.sig, exit_index)
         loss = self.run_setup.exit_loss(
             exit_log_probs, wav_lens, tokens, token_lens, teacher_log_probs
         )

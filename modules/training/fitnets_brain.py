@@ -25,6 +25,7 @@ import speechbrain as sb
 import torch
 
 from modules.compression.fitnets import hidden_after_layers, hint_loss
+from modules.compression.teacher_view import student_view_features
 from modules.nn.lengths import audio_seconds
 from modules.training.ctc_brain import EarlyExitCTCBrain
 
@@ -82,12 +83,20 @@ class FitNetsCTCBrain(EarlyExitCTCBrain):
         if stage == sb.Stage.TRAIN:
             self.audio_seconds += audio_seconds(wav_lens, wavs.shape[1], 16000)
         fitnets, teacher = self.run_setup.fitnets, self.run_setup.teacher
+        student = self.run_setup.model
+        features = None
+        if stage == sb.Stage.TRAIN:
+            features = student_view_features(
+                student, self.run_setup.teacher_view, wavs, wav_lens
+            )
         with torch.no_grad():
-            hint = hidden_after_layers(teacher, wavs, wav_lens, fitnets.hint_layer)
+            hint = hidden_after_layers(
+                teacher, wavs, wav_lens, fitnets.hint_layer, features
+            )
         # The student runs outside its DDP wrapper (only its first layers);
         # optimizers_step averages their gradients over the processes.
         guided = hidden_after_layers(
-            self.run_setup.model, wavs, wav_lens, fitnets.guided_layers
+            student, wavs, wav_lens, fitnets.guided_layers, features
         )
         return self.modules.hint_regressor(guided, hint.shape[1]), hint, wav_lens
 

@@ -28,6 +28,8 @@ YAML keys read:
   that compares frames (``frame_level_teacher``) needs the same frame rate;
 - ``teacher_exit``: the frozen teacher's exit distilled from (1-based),
   ``null`` for its last one;
+- ``teacher_view``: ``clean`` or ``augmented``, the input the frozen teacher
+  reads (:mod:`modules.compression.teacher_view`);
 - ``fitnets_epochs``, ``fitnets_hint_layer``, ``fitnets_guided_layers``:
   FitNets hints before the distillation (:mod:`modules.compression.fitnets`);
 - ``min_duration`` (against a waveform downsampler's kernel) and the layer
@@ -43,6 +45,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 from modules.compression.fitnets import FitNetsSetup, configure_fitnets
 from modules.compression.layer_removal import configure_layer_removal
+from modules.compression.teacher_view import check_teacher_view
 from modules.data.datasets import build_tokenizer
 from modules.data.tokenizer import load_tokenizer
 from modules.inference.long_form_stage import check_long_form_stage
@@ -78,6 +81,9 @@ class RunSetup:
         the run trains its own (:func:`build_run_tokenizer`).
     fitnets : modules.compression.fitnets.FitNetsSetup or None
         FitNets stage-1 settings and hint regressor; None without FitNets.
+    teacher_view : str
+        ``clean`` (the teacher reads the un-augmented audio) or ``augmented``
+        (the student's SpecAugmented features).
 
     Example
     -------
@@ -98,6 +104,7 @@ class RunSetup:
     teacher_exit: int | None = field(default=None, kw_only=True)
     tokenizer_path: str | None = field(default=None, kw_only=True)
     fitnets: FitNetsSetup | None = field(default=None, kw_only=True)
+    teacher_view: str = field(default="clean", kw_only=True)
 
     @property
     def ranking_exit(self):
@@ -236,6 +243,7 @@ def build_run_setup(hparams):
     exit_loss = build_exit_loss(hparams, model.num_exits)
     train_exits = check_train_exits(hparams, model.num_exits)
     teacher, teacher_exit, tokenizer_path = build_teacher(hparams, model, exit_loss)
+    teacher_view = check_teacher_view(hparams, teacher, model)
     fitnets = configure_fitnets(hparams, model, teacher)
     check_fitnets_brain(hparams, fitnets)
     configure_efficiency(hparams)
@@ -248,4 +256,5 @@ def build_run_setup(hparams):
         teacher_exit=teacher_exit,
         tokenizer_path=tokenizer_path,
         fitnets=fitnets,
+        teacher_view=teacher_view,
     )

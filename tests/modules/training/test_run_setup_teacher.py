@@ -50,7 +50,7 @@ def test_teacher_student_run_setup(teacher, student):
     assert setup.teacher_exit == 3
     assert setup.tokenizer_path.startswith(hparams["tokenizer_folder"])
     assert build_run_tokenizer(hparams, setup).vocab_size() == hparams["output_neurons"]
-    assert setup.fitnets is None
+    assert setup.fitnets is None and setup.teacher_view == "clean"
     assert build_run_setup(student(teacher=teacher, teacher_exit=1)).teacher_exit == 1
 
 
@@ -80,6 +80,8 @@ BAD_KEYS = [
         "teacher: 34 output frames .* the student 69 .subsampling_factor=2.",
     ),
     ({"fitnets_epochs": 3}, "fitnets_epochs=3 leaves no stage-2 epoch"),
+    # The teacher's global statistics are not those the student starts with.
+    ({"teacher_view": "augmented"}, "teacher_view=augmented: .* other features"),
     (
         {**FITNETS, "fitnets_hint_layer": 4},
         "fitnets_hint_layer=4: the teacher's encoder has layers 1..3",
