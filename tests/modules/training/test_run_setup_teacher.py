@@ -119,3 +119,10 @@ def test_fitnets_needs_a_teacher(student):
     hparams = student(teacher=None, fitnets_epochs=1, loss_class=EarlyExitCTCLoss)
     with pytest.raises(ValueError, match="fitnets_epochs=1 needs a frozen teacher"):
         build_run_setup(hparams)
+
+
+def test_the_augmented_view_trains_a_student_alone(student):
+    hparams = student(
+        teacher=None, loss_class=EarlyExitCTCLoss, teacher_view="augmented"
+    )
+    assert build_run_setup(hparams).teacher_view == "clean"
