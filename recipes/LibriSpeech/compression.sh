@@ -3,9 +3,13 @@
 #
 # A teacher (TEACHER; by default the plain baseline trained here first) is
 # compressed into the student of STUDENT_YAML (2 layers, d_model 96: about
-# 1/4 of the baseline's MACs) five ways, each trained with the same epochs:
+# 1/4 of the baseline's MACs) five ways (six with kd_clean_view), each
+# trained with the same epochs:
 #   student_alone  CTC only (the comparison point)
-#   kd             logit KD from the teacher ((1 - a) CTC + a T^2 KL)
+#   kd             logit KD from the teacher ((1 - a) CTC + a T^2 KL), the
+#                  teacher reading the student's SpecAugmented features
+#   kd_clean_view  the same with the teacher on the clean audio (as
+#                  published; not in the default STUDENTS)
 #   fitnets        FitNets hints (FITNETS_EPOCHS epochs), then logit KD
 #   qat8, qat4     logit KD with 8-bit / 4-bit weights in every forward pass
 # Every experiment is tested and benchmarked with post-training int8
@@ -17,8 +21,8 @@
 #
 # The arguments are extra train.py overrides given to every run, the
 # teacher's training included; they must not repeat a key the script sets (output_folder, experiment_name,
-# teacher, loss_class, loss_options, fitnets_epochs, weight_quantization_bits,
-# synthetic_corpus, benchmark, benchmark_options).
+# teacher, teacher_view, loss_class, loss_options, fitnets_epochs,
+# weight_quantization_bits, synthetic_corpus, benchmark, benchmark_options).
 # Settings, by environment variable [default]:
 #   PYTHON             interpreter [.venv/bin/python, else python3]
 #   TEACHER_YAML       the teacher's YAML [hparams/conformer_ctc_baseline.yaml]
@@ -63,12 +67,13 @@ student_overrides() {
     case "$1" in
         student_alone) echo "--loss_class=$plain_ctc --loss_options=null" ;;
         kd) echo "--teacher=$TEACHER" ;;
+        kd_clean_view) echo "--teacher=$TEACHER --teacher_view=clean" ;;
         fitnets) echo "--teacher=$TEACHER --fitnets_epochs=$FITNETS_EPOCHS" ;;
         qat8) echo "--teacher=$TEACHER --weight_quantization_bits=8" ;;
         qat4) echo "--teacher=$TEACHER --weight_quantization_bits=4" ;;
         *)
             echo "compression sweep: unknown student '$1' in STUDENTS; use" \
-                "student_alone, kd, fitnets, qat8 or qat4" >&2
+                "student_alone, kd, kd_clean_view, fitnets, qat8 or qat4" >&2
             return 1
             ;;
     esac
