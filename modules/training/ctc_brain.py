@@ -21,6 +21,7 @@ from modules.data.tokenizer import ctc_labels
 from modules.decoding.greedy import greedy_words
 from modules.losses.ctc_feasibility import check_ctc_batch
 from modules.nn.frontend import normalizers_to
+from modules.nn.lengths import audio_seconds
 from modules.training.wer_report import write_transcripts
 
 
@@ -85,17 +86,13 @@ class EarlyExitCTCBrain(sb.Brain):
         wavs, wav_lens = batch.sig
         if stage != sb.Stage.TRAIN:
             return self.modules.model(wavs, wav_lens), wav_lens, None
-        self.audio_seconds += float((wav_lens * wavs.shape[1]).sum()) / 16000
-        num_exits = self.run_setup.train_exits
+        self.audio_seconds += audio_seconds(wav_lens, wavs.shape[1], 16000)
         features = student_view_features(
             self.run_setup.model, self.run_setup.teacher_view, wavs, wav_lens
         )
-        if features is None:
-            exit_log_probs = self.modules.model(wavs, wav_lens, num_exits)
-        else:
-            exit_log_probs = self.modules.model(
-                wavs, wav_lens, num_exits, features=features
-            )
+        exit_log_probs = self.modules.model(
+            wavs, wav_lens, self.run_setup.train_exits, features=features
+        )
         return exit_log_probs, wav_lens, self.teacher_log_probs(batch, features)
 
     def teacher_log_probs(self, batch, features=None):
