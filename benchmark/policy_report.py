@@ -141,8 +141,14 @@ def ratio_text(r: dict) -> str:
     return f"{r['cpu_time_ratio']:.3f} ({low:.3f}-{high:.3f})"
 
 
-def _chosen_cells(r: dict) -> list:
-    """Cells of a flat row in the chosen-points table."""
+GPU_CHOSEN_HEADER = ["GPU s", "GPU time saving %"]
+"""Columns the chosen-points table gains when the points were timed on a GPU."""
+
+
+def _chosen_cells(r: dict, gpu: bool = False) -> list:
+    """Cells of a flat row in the chosen-points table (with its GPU time and
+    saving when ``gpu``)."""
+    gpu_cells = [number(r["gpu_s"]), pct(r.get("gpu_time_saving_pct"))]
     return [
         number(r["dev_wer"]),
         number(r["wer"]),
@@ -156,19 +162,35 @@ def _chosen_cells(r: dict) -> list:
         pct(r.get("time_saving_pct")),
         pct(r.get("wer_change_pct")),
         pct(r.get("wer_lm_change_pct")),
-    ]
+    ] + (gpu_cells if gpu else [])
 
 
 def chosen_table(flat: list[dict]) -> list[str]:
-    """The dev-chosen point of every policy, then the reference exit."""
-    lines = [table_row(CHOSEN_HEADER), table_row(["---"] * len(CHOSEN_HEADER))]
+    """The dev-chosen point of every policy, then the reference exit; GPU
+    time columns when the reference was timed on a GPU.
+
+    Example
+    -------
+    >>> ref = dict.fromkeys(POLICY_CSV_COLUMNS, 1.0)
+    >>> ref.update(variant="exit2", gpu_s=None)
+    >>> chosen_table([ref])[0].endswith("WER+LM change % |")
+    True
+    >>> ref["gpu_s"] = 0.5
+    >>> chosen_table([ref])[-1].endswith("| 0.50 | 1.0 |")
+    True
+    """
+    gpu = flat[0].get("gpu_s") is not None
+    header = CHOSEN_HEADER + (GPU_CHOSEN_HEADER if gpu else [])
+    lines = [table_row(header), table_row(["---"] * len(header))]
     for r in flat[1:]:
         if r["chosen"]:
             mark = "" if r["meets_tolerance"] else " (†)"
             cells = [f"**{r['policy']}**", f"**{r['threshold']:g}**{mark}"]
-            lines.append(table_row(cells + _chosen_cells(r)))
+            lines.append(table_row(cells + _chosen_cells(r, gpu)))
     ref = flat[0]
-    lines.append(table_row([f"{ref['variant']} (reference)", "-", *_chosen_cells(ref)]))
+    lines.append(
+        table_row([f"{ref['variant']} (reference)", "-", *_chosen_cells(ref, gpu)])
+    )
     return lines
 
 

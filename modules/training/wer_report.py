@@ -29,7 +29,8 @@ def write_wer_summary(results, folder):
         ``"ranking_exit"`` (the exit whose dev WER chose the checkpoint,
         noted under the table) when known.
     folder : str
-        Output folder.
+        Output folder. Nothing is written without a test set
+        (``test_splits: []``).
 
     Example
     -------
@@ -44,7 +45,12 @@ def write_wer_summary(results, folder):
     >>> write_wer_summary(res, tmp)
     >>> print(open(os.path.join(tmp, "wer_summary.md")).read().splitlines()[-1])
     Checkpoint: lowest dev WER of exit 1.
+    >>> write_wer_summary({}, os.path.join(tmp, "none"))
+    >>> os.path.exists(os.path.join(tmp, "none"))
+    False
     """
+    if not results:
+        return
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "wer_summary.json"), "w") as fout:
         json.dump(results, fout, indent=2)
