@@ -26,6 +26,7 @@ import sys
 import time
 
 import speechbrain as sb
+import torch
 
 from benchmark.preflight import check_benchmark_stage
 from modules.data.datasets import (
@@ -126,6 +127,14 @@ def main(argv):
         write_run_summary(hparams["output_folder"], summary, long_form)
         if hparams.get("benchmark"):
             run_benchmark_stage(hparams)
+    end_process_group()
+
+
+def end_process_group():
+    """Leave the DDP process group, if any (NCCL warns of leaked resources
+    when a process exits inside one)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def write_run_summary(folder, summary, long_form):
@@ -138,8 +147,10 @@ def write_run_summary(folder, summary, long_form):
     with open(os.path.join(folder, "run_summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     for title, name in tables.items():
-        with open(os.path.join(folder, name)) as fin:
-            logger.info("%s:\n%s", title, fin.read())
+        path = os.path.join(folder, name)
+        if os.path.exists(path):  # no WER table without a test set
+            with open(path) as fin:
+                logger.info("%s:\n%s", title, fin.read())
 
 
 def run_benchmark_stage(hparams):

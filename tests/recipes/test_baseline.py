@@ -79,6 +79,15 @@ def test_test_stage_outputs(trained):
         assert len(list(csv.DictReader(fin))) == summary["test-clean"]["num_utts"]
 
 
+def test_a_run_without_test_sets_only_trains(corpus, trained, tmp_path):
+    output = str(tmp_path / "no_tests")
+    run(baseline_command(corpus, output, 1, "--test_splits=[]"))
+    assert logged_epochs(output) == [1]
+    with open(os.path.join(output, "run_summary.json")) as fin:
+        assert json.load(fin)["test"] == {}
+    assert not os.path.exists(os.path.join(output, "wer_summary.json"))
+
+
 def schedule_state(output):
     """The learning-rate schedule saved with the newest checkpoint."""
     save = os.path.join(output, "save")
