@@ -29,7 +29,7 @@ def _floats(text: str) -> tuple:
     return tuple(float(x) for x in text.split(",") if x.strip())
 
 
-def _policy_grid(text: str) -> tuple:
+def named_grid(text: str) -> tuple:
     """``"entropy=0.05,0.1"`` -> ``("entropy", (0.05, 0.1))``."""
     name, sep, grid = text.partition("=")
     if not sep:
@@ -56,7 +56,7 @@ def add_policy_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--policy_thresholds",
-        type=_policy_grid,
+        type=named_grid,
         action="append",
         metavar="POLICY=T1,T2,...",
         help="threshold grid of one policy (repeatable; default grids otherwise)",

@@ -47,12 +47,13 @@ from pathlib import Path
 
 from speechbrain.utils.edit_distance import wer_details_for_batch
 
-from benchmark.cli import _policy_grid
+from benchmark.cli import named_grid
 from benchmark.errors import BenchmarkError
 from benchmark.exit_readings import read_exits
 from benchmark.experiment import load_experiment, load_split
+from benchmark.formatting import number, table_row
 from benchmark.policy_oracle import exit_macs
-from benchmark.policy_sweep import choose_operating_point
+from benchmark.policy_sweep import change, choose_operating_point
 from modules.data.tokenizer import ctc_labels
 from modules.decoding.lm_decoders import build_lm_decoder
 
@@ -202,24 +203,14 @@ def replay_rules(
     return dict(reference=dict(dev=ref_dev, test=ref_test), rows=rows)
 
 
-def _change(value, reference):
-    """Relative change in % (``-`` when either is unknown or 0)."""
-    if value is None or not reference:
-        return "-"
-    return f"{100.0 * (value / reference - 1.0):+.1f}"
-
-
 def _cells(point: ReplayPoint, ref: ReplayPoint) -> list:
-    """WER, WER+LM, MAC saving and the WER(+LM) change vs the reference."""
-    lm = "-" if point.wer_lm is None else f"{point.wer_lm:.2f}"
+    """WER, WER+LM, MAC saving and the change of WER+LM (WER without LM)
+    vs the reference, in %."""
     saving = 100.0 * (1.0 - point.macs_per_audio_second / ref.macs_per_audio_second)
-    change = _change(point.wer_lm, ref.wer_lm) if point.wer_lm is not None else None
-    return [
-        f"{point.wer:.2f}",
-        lm,
-        f"{saving:.1f}",
-        change or _change(point.wer, ref.wer),
-    ]
+    lm = point.wer_lm is not None
+    delta = change(point.wer_lm, ref.wer_lm) if lm else change(point.wer, ref.wer)
+    signed = "-" if delta is None else f"{delta:+.1f}"
+    return [number(point.wer), number(point.wer_lm), number(saving, 1), signed]
 
 
 def markdown(result: dict, dev_set: str, test_set: str) -> str:
@@ -230,7 +221,7 @@ def markdown(result: dict, dev_set: str, test_set: str) -> str:
         f"{test_set} WER+LM %", f"{test_set} MAC saving %", f"{test_set} change %",
         f"{test_set} utterances per exit",
     ]  # fmt: skip
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines = [table_row(header), table_row(["---"] * len(header))]
     ref = result["reference"]
     for row in result["rows"]:
         dev, test = row["dev"], row["test"]
@@ -238,10 +229,10 @@ def markdown(result: dict, dev_set: str, test_set: str) -> str:
         counts = " ".join(f"{k}:{v}" for k, v in test.exit_counts.items())
         cells = [dev.rule, f"{dev.threshold:g}", mark]
         cells += _cells(dev, ref["dev"]) + _cells(test, ref["test"]) + [counts]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(table_row(cells))
     static = ["reference exit", f"{ref['dev'].threshold:g}", ""]
     static += _cells(ref["dev"], ref["dev"]) + _cells(ref["test"], ref["test"]) + [""]
-    lines.append("| " + " | ".join(static) + " |")
+    lines.append(table_row(static))
     return "\n".join(lines)
 
 
@@ -276,7 +267,7 @@ def parse_args(argv):
     p.add_argument("--first_exit", type=int, default=1)
     p.add_argument("--tolerance", type=float, default=0.05)
     p.add_argument("--lm", help="LM file, or none [the benchmark's]")
-    p.add_argument("--rule", type=_policy_grid, action="append", metavar="NAME=T1,T2")
+    p.add_argument("--rule", type=named_grid, action="append", metavar="NAME=T1,T2")
     p.add_argument("--max_utts", type=int, help="first N utterances of each split")
     p.add_argument(
         "--output", type=Path, help="JSON [benchmark/TEST_SET/policy_replay.json]"
