@@ -82,15 +82,21 @@ def exit_readings(log_probs, rel_lens, tokenizer, lm_decoder=None, blank=0):
     ]
 
 
-def batch_readings(exp: Experiment, batch: Batch, lm_decoder=None, sample_rate=16000):
-    """The :class:`UtteranceReadings` of one batch (one static forward)."""
+def batch_readings(exp: Experiment, batch: Batch, lm_decoder=None, lm_weights=None):
+    """The :class:`UtteranceReadings` of one batch (one static forward);
+    ``lm_weights``: ``(alpha, beta)`` of every exit, set on ``lm_decoder``
+    before it decodes that exit (None: its own weights for all)."""
     with torch.inference_mode():
         per_exit_log_probs = exp.model(batch.wavs, batch.rel_lens)
     blank = exp.hparams.get("blank_index", 0)
-    per_exit = [
-        exit_readings(lp, batch.rel_lens, exp.tokenizer, lm_decoder, blank)
-        for lp in per_exit_log_probs
-    ]
+    per_exit = []
+    for index, log_probs in enumerate(per_exit_log_probs):
+        if lm_decoder is not None and lm_weights is not None:
+            lm_decoder.set_weights(*lm_weights[index])
+        per_exit.append(
+            exit_readings(log_probs, batch.rel_lens, exp.tokenizer, lm_decoder, blank)
+        )
+    sample_rate = exp.hparams.get("sample_rate", 16000)
     seconds = (batch.rel_lens * batch.wavs.shape[1] / sample_rate).tolist()
     return [
         UtteranceReadings(
@@ -100,11 +106,10 @@ def batch_readings(exp: Experiment, batch: Batch, lm_decoder=None, sample_rate=1
     ]
 
 
-def read_exits(exp: Experiment, batches, lm_decoder=None) -> list:
+def read_exits(exp: Experiment, batches, lm_decoder=None, lm_weights=None) -> list:
     """:func:`batch_readings` of every batch, in batch order."""
-    sample_rate = exp.hparams.get("sample_rate", 16000)
     return [
         utterance
         for batch in batches
-        for utterance in batch_readings(exp, batch, lm_decoder, sample_rate)
+        for utterance in batch_readings(exp, batch, lm_decoder, lm_weights)
     ]

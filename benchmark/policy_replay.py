@@ -7,7 +7,8 @@
 
 The static model runs once per split; every exit's greedy and LM
 transcripts and its entropy and confidence are kept
-(:mod:`benchmark.exit_readings`). A rule then sends each utterance to the
+(:mod:`benchmark.exit_readings`; the LM is the benchmark's, with the
+weights it tuned for each exit). A rule then sends each utterance to the
 first exit (from ``--first_exit`` on) where its criterion passes, the
 reference exit otherwise, and its WER, WER+LM and MACs follow without
 running the model again. Per rule, the threshold is chosen on dev as in the
@@ -236,23 +237,48 @@ def markdown(result: dict, dev_set: str, test_set: str) -> str:
     return "\n".join(lines)
 
 
+def replay_lm_weights(results: dict) -> list:
+    """``(alpha, beta)`` of exits 1..reference exit as the benchmark set
+    them (``results.json``: per exit with ``tune: each``); an exit without
+    weights takes the reference exit's.
+
+    Example
+    -------
+    >>> rows = [{"exit": 1, "lm_weights": {"alpha": 0.3, "beta": 2.0}},
+    ...         {"exit": 2, "lm_weights": {"alpha": 1.0, "beta": 0.0}},
+    ...         {"exit": 3, "lm_weights": None}]
+    >>> replay_lm_weights({"reference_exit": 3, "variants": rows})
+    [(0.3, 2.0), (1.0, 0.0), (0.5, 1.0)]
+    """
+    weights = {
+        row["exit"]: row.get("lm_weights")
+        for row in results["variants"]
+        if row.get("exit") is not None and row.get("quantization") is None
+    }
+    reference = weights.get(results["reference_exit"]) or {"alpha": 0.5, "beta": 1.0}
+    return [
+        ((weights.get(k) or reference)["alpha"], (weights.get(k) or reference)["beta"])
+        for k in range(1, results["reference_exit"] + 1)
+    ]
+
+
 def build_replay_lm(exp, results: dict, lm_option: str | None):
-    """The benchmark's LM decoder (its file, beam and the reference exit's
-    tuned weights, from ``results.json``), ``lm_option`` replacing the file;
-    None for ``--lm none`` or when the benchmark ran without an LM."""
+    """The benchmark's LM decoder (its back end, file and beam, from
+    ``results.json``), ``lm_option`` replacing the file; None for ``--lm
+    none`` or when the benchmark ran without an LM."""
     lm = results.get("lm") or {}
     path = lm_option or lm.get("path")
     if path in (None, "none"):
         return None
+    alpha, beta = replay_lm_weights(results)[-1]
     ref = results["reference_exit"]
     row = next(v for v in results["variants"] if v.get("exit") == ref)
-    weights = row.get("lm_weights") or {"alpha": 0.5, "beta": 1.0}
     return build_lm_decoder(
-        (weights.get("decoder") or "flashlight"),
+        (row.get("lm_weights") or {}).get("decoder") or "flashlight",
         ctc_labels(exp.tokenizer),
         path,
-        weights["alpha"],
-        weights["beta"],
+        alpha,
+        beta,
         lm.get("beam_size", 100),
         blank_index=exp.hparams.get("blank_index", 0),
     )
@@ -312,9 +338,12 @@ def run(args) -> tuple[dict, Path]:
     decoder = build_replay_lm(exp, results, args.lm)
     grids = check_args(args, results, decoder is not None)
     macs = exit_macs(results, results["reference_exit"])
+    weights = replay_lm_weights(results)
     splits = [
         ReplaySplit.build(
-            read_exits(exp, load_split(exp, name, max_utts=args.max_utts), decoder),
+            read_exits(
+                exp, load_split(exp, name, max_utts=args.max_utts), decoder, weights
+            ),
             macs,
             decoder is not None,
         )
