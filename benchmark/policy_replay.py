@@ -46,6 +46,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from speechbrain.utils.edit_distance import wer_details_for_batch
 
 from benchmark.cli import named_grid
@@ -57,6 +58,7 @@ from benchmark.policy_oracle import exit_macs
 from benchmark.policy_sweep import change, choose_operating_point
 from modules.data.tokenizer import ctc_labels
 from modules.decoding.lm_decoders import build_lm_decoder
+from modules.exits.policies import ConfidencePolicy, EntropyPolicy, PatiencePolicy
 
 
 def _streak(exits, k: int, field: str) -> float:
@@ -70,28 +72,32 @@ def _streak(exits, k: int, field: str) -> float:
 
 
 RULES = {
-    "entropy": ("below", lambda ex, k: ex[k].entropy, (0.05, 0.1, 0.15, 0.2, 0.3)),
-    "confidence": ("above", lambda ex, k: ex[k].confidence, (0.9, 0.95, 0.98)),
-    "patience": ("at_least", lambda ex, k: _streak(ex, k, "greedy"), (1, 2)),
-    "lm_patience": ("at_least", lambda ex, k: _streak(ex, k, "lm"), (1, 2)),
-    "lm_agreement": ("at_least", lambda ex, k: float(ex[k].lm == ex[k].greedy), (1,)),
+    "entropy": (EntropyPolicy, lambda ex, k: ex[k].entropy),
+    "confidence": (ConfidencePolicy, lambda ex, k: ex[k].confidence),
+    "patience": (PatiencePolicy, lambda ex, k: _streak(ex, k, "greedy")),
+    "lm_patience": (PatiencePolicy, lambda ex, k: _streak(ex, k, "lm")),
+    "lm_agreement": (PatiencePolicy, lambda ex, k: float(ex[k].lm == ex[k].greedy)),
 }
-"""Rule name -> (how the criterion passes, criterion at 0-based exit k,
-default thresholds)."""
+"""Rule name -> (the policy class whose threshold range and comparison it
+uses, its criterion at 0-based exit k). The LM rules compare as
+``patience`` does: an integer k >= 1, passed at k or more."""
+DEFAULT_GRIDS = {
+    "entropy": (0.05, 0.1, 0.15, 0.2, 0.3),
+    "confidence": (0.9, 0.95, 0.98),
+    "patience": (1, 2),
+    "lm_patience": (1, 2),
+    "lm_agreement": (1,),
+}
 LM_RULES = ("lm_patience", "lm_agreement")
 
 
 def exit_taken(exits, rule: str, threshold: float, first_exit: int) -> int:
     """The 1-based exit ``rule`` sends an utterance to (the last one of
     ``exits`` when its criterion never passes)."""
-    how, criterion, _ = RULES[rule]
+    policy_class, criterion = RULES[rule]
+    policy = policy_class(threshold)
     for k in range(first_exit - 1, len(exits) - 1):
-        value = criterion(exits, k)
-        if (
-            (how == "below" and value < threshold)
-            or (how == "above" and value > threshold)
-            or (how == "at_least" and value >= threshold)
-        ):
+        if policy.passes(torch.tensor(criterion(exits, k))):
             return k + 1
     return len(exits)
 
@@ -303,7 +309,7 @@ def parse_args(argv):
 
 def check_args(args, results: dict, with_lm: bool) -> dict:
     """The rule grids, or a BenchmarkError naming the bad option."""
-    grids = {name: grid for name, (_, _, grid) in RULES.items()}
+    grids = dict(DEFAULT_GRIDS)
     if not with_lm:
         grids = {k: v for k, v in grids.items() if k not in LM_RULES}
     if args.rule:
@@ -311,6 +317,12 @@ def check_args(args, results: dict, with_lm: bool) -> dict:
     unknown = [r for r in grids if r not in RULES]
     if unknown:
         raise BenchmarkError(f"--rule {unknown}: choose among {sorted(RULES)}")
+    for rule, thresholds in grids.items():
+        for threshold in thresholds:
+            try:
+                RULES[rule][0](threshold)
+            except ValueError as error:
+                raise BenchmarkError(f"--rule {rule}=...: {error}") from None
     if not with_lm and any(r in LM_RULES for r in grids):
         raise BenchmarkError(
             f"--rule {sorted(grids)}: {LM_RULES} need an LM (--lm PATH)"

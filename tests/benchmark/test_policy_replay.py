@@ -50,7 +50,7 @@ def test_a_rule_sends_each_utterance_to_its_first_passing_exit():
 def test_errors_are_counted_at_the_exit_taken():
     split = hand_split()
     # Everyone at exit 2: b's greedy "C X" has 1 error, its LM "C D" none.
-    point = split.replay("confidence", 0.0, first_exit=2)
+    point = split.replay("confidence", 0.01, first_exit=2)
     assert point.wer == pytest.approx(100 * 1 / 4) and point.wer_lm == 0.0
     # lm_patience 1: the LM transcripts of exits 1 and 2 differ for both
     # ("A" / "A B", "C" / "C D"), so both go on to exit 3.
@@ -131,6 +131,8 @@ def test_the_reference_exit_has_the_test_stage_wer(replay_experiment, tmp_path):
     "args, message",
     [
         (["--rule", "loudness=1"], "choose among"),
+        (["--rule", "entropy=-1"], "not valid for policy='entropy'"),
+        (["--rule", "lm_patience=0.5"], "expected an integer k >= 1"),
         (["--lm", "none", "--rule", "lm_patience=1"], "need an LM"),
         (["--first_exit", "3"], "give 1..2"),
         (["--test_set", "test-other"], "results.json not found"),
